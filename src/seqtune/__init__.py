@@ -1,0 +1,2 @@
+"""seqtune: sequential instruction tuning toolkit."""
+__version__ = "0.1.0"
