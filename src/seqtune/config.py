@@ -9,6 +9,7 @@ before any model or data is loaded; a dataclass `validate()` method adds cross-f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ast
 import dataclasses
 import difflib
@@ -95,8 +96,10 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if annotation is float and not isinstance(value, bool):
+        # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the float everyone means
+        with contextlib.suppress(TypeError, ValueError):
+            return float(value)
     if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(annotation, type) and isinstance(value, annotation) and not (
@@ -112,6 +115,17 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"expected key=value, got '{text}'")
     key, raw = text.split("=", 1)
     return key.strip(), _parse_value(raw)
+
+
+def set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
+    """`train.epochs=1` sets values["train"]["epochs"]: overrides reach into mapping-valued sections."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = values.get(part)
+        if not isinstance(child, dict):
+            child = values[part] = dict(child or {})
+        values = child
+    values[leaf] = value
 
 
 def build(cls: type[C], values: dict[str, Any], *, context: str = "config") -> C:
@@ -205,7 +219,7 @@ def config_from_args(cls: type[C], namespace: argparse.Namespace, *, positional:
             values.update(load_yaml(arg))
         elif "=" in arg and not Path(arg).exists():
             key, value = parse_override(arg)
-            values[key] = value
+            set_dotted(values, key, value)
         else:
             bare.append(arg)
     if bare:
