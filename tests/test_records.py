@@ -79,3 +79,13 @@ def test_read_json_reports_line_of_error(tmp_path):
     path.write_text('{\n"a": 1,\n}', encoding="utf-8")
     with pytest.raises(SeqtuneError, match=r"bad.json:3: invalid JSON"):
         read_json(path)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    from seqtune.records import _UMASK
+
+    write_jsonl(tmp_path / "a.jsonl", [{"a": 1}])
+    assert stat.S_IMODE(os.stat(tmp_path / "a.jsonl").st_mode) == 0o666 & ~_UMASK

@@ -22,6 +22,8 @@ from typing import IO, Any
 from seqtune.errors import RecordError, SeqtuneError
 
 ON_ERROR_CHOICES = ("fail", "skip")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class ErrorPolicy:
@@ -157,6 +159,7 @@ def atomic_write(path: str | Path, *, binary: bool = False) -> Iterator[IO]:
             if not binary:
                 stream = stack.enter_context(io.TextIOWrapper(stream, encoding="utf-8", newline="\n"))
             yield stream
+        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,1 @@
+"""`seqtune augment`: instruction records → sequential-instruction records (see docs/augment.md)."""

@@ -1,0 +1,1 @@
+"""Data sources for augment: instruction data, parallel corpora, caption annotations."""

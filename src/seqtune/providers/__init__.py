@@ -1,0 +1,1 @@
+"""Where generated intermediate text comes from (see providers/base.py)."""
