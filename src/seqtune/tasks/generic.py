@@ -1,0 +1,62 @@
+"""Any JSONL (or JSON array) of {"instruction", "input", "answer"} records, scored like extractive QA.
+
+`answer` is a string or a list of acceptable strings; optional `id` and `lang`. The record's instruction is the
+task instruction (sequential variants put their steps before it) and its input is what the steps act on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqtune.errors import ConfigError, RecordError
+from seqtune.records import ErrorPolicy, iter_json_records, require_str
+from seqtune.tasks._text_answers import extract_text_answer, text_answer_metrics
+from seqtune.tasks.base import TASKS, Example, Task
+
+
+@TASKS.register("jsonl")
+class GenericJsonl(Task):
+    name = "jsonl"
+    chains = (
+        "plain",
+        "repeat",
+        "paraphrase",
+        "translate",
+        "repeat_paraphrase",
+        "paraphrase_repeat_paraphrase",
+    )
+
+    def read(self, source: str | None, **options: Any) -> list[Example]:
+        if not source:
+            raise ConfigError("task 'jsonl' needs a data file (data=path/to/file.jsonl)")
+        policy = ErrorPolicy(options.get("on_error", "fail"))
+        examples = []
+        for location, record in iter_json_records(source, policy):
+            try:
+                examples.append(self._example(record, source, location))
+            except RecordError as error:
+                policy.handle(error)
+        return examples
+
+    def _example(self, record: dict, source: str, location: str) -> Example:
+        instruction = require_str(record, "instruction", source, location)
+        input_text = require_str(record, "input", source, location, allow_missing=True)
+        answer = record.get("answer")
+        golds = [answer] if isinstance(answer, str) else answer
+        if not isinstance(golds, list) or not golds or not all(isinstance(g, str) for g in golds):
+            raise RecordError(
+                source, location, "missing_answer", "expected a string or a list of strings", field="answer"
+            )
+        lang = record.get("lang", "en")
+        if not isinstance(lang, str):
+            raise RecordError(source, location, "wrong_type", "expected a string", field="lang")
+        return Example(str(record.get("id", location)), input_text, golds, lang, {"instruction": instruction})
+
+    def instruction_for(self, example: Example) -> str:
+        return example.meta["instruction"]
+
+    def extract_answer(self, text: str, prediction: dict) -> str | None:
+        return extract_text_answer(text)
+
+    def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
+        return text_answer_metrics(answer, prediction)
