@@ -1,0 +1,454 @@
+"""seqtune train on a tiny local Llama (hidden 32, 1 layer): masking, padding-free batches, LoRA, best checkpoint,
+resume after SIGKILL, 2 processes, and every shipped YAML."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import FIXTURES, REPO
+from seqtune.config import build, load_yaml
+from seqtune.errors import ConfigError
+from seqtune.prompts import get_template
+from seqtune.records import ErrorPolicy, iter_json_records
+from seqtune.train.config import TrainConfig
+from seqtune.train.data import IGNORE_INDEX, build_example, read_pairs, tokenize_pairs
+
+torch = pytest.importorskip("torch")
+
+TRAIN = FIXTURES / "train" / "train.jsonl"
+DEV = FIXTURES / "train" / "dev.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from seqtune.tiny_model import TinySpec, build_tiny_model
+
+    template = get_template("alpaca")
+    texts = [template.prompt_input, template.prompt_no_input]
+    for path in (TRAIN, DEV):
+        for _, record in iter_json_records(path):
+            texts += [record["instruction"], record["input"], record["output"]]
+    spec = TinySpec(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=1)
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts, spec)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+def config(tiny_model, output_dir, **overrides) -> TrainConfig:
+    values = dict(
+        data=str(TRAIN),
+        output_dir=str(output_dir),
+        model=str(tiny_model),
+        finetune="full",
+        cutoff_len=512,
+        learning_rate=3e-3,
+        warmup_steps=0,
+        global_batch_size=8,
+        micro_batch_size=4,
+        epochs=1,
+        dev_data=str(DEV),
+        eval_steps=3,
+        logging_steps=1,
+        report_to="none",
+        seed=0,
+    )
+    values.update(overrides)
+    return build(TrainConfig, values)
+
+
+# ---- the one place that masks labels ----
+
+
+def test_masked_labels_are_exactly_the_prompt_tokens(tokenizer):
+    template = get_template("alpaca")
+    pairs = read_pairs(TRAIN, template, tokenizer, ErrorPolicy())
+    split = tokenize_pairs(
+        pairs, tokenizer, cutoff_len=10_000, train_on_inputs=False, add_special_tokens=True
+    )
+    assert len(split) == len(pairs) == 48
+    for pair, input_ids, labels in zip(pairs, split.input_ids, split.labels, strict=True):
+        prompt_ids = tokenizer(pair.prompt)["input_ids"]
+        completion_ids = tokenizer(pair.completion, add_special_tokens=False)["input_ids"]
+        assert input_ids == prompt_ids + completion_ids + [tokenizer.eos_token_id]
+        for position, (token, label) in enumerate(zip(input_ids, labels, strict=True)):
+            if position < len(prompt_ids):
+                assert label == IGNORE_INDEX, position
+            else:
+                assert label == token, position
+        assert tokenizer.decode(input_ids[: len(prompt_ids)]) == pair.prompt
+
+
+def test_train_on_inputs_scores_every_token_and_eos_is_appended(tokenizer):
+    pairs = read_pairs(TRAIN, get_template("alpaca"), tokenizer, ErrorPolicy())[:5]
+    split = tokenize_pairs(pairs, tokenizer, cutoff_len=10_000, train_on_inputs=True, add_special_tokens=True)
+    assert split.labels == split.input_ids
+    assert all(ids[-1] == tokenizer.eos_token_id for ids in split.input_ids)
+
+
+def test_cutoff_keeps_the_start_and_drops_examples_without_completion_tokens():
+    assert build_example([1, 2, 3], [4, 5, 6], 9, cutoff_len=5, train_on_inputs=False) == (
+        [1, 2, 3, 4, 5],
+        [IGNORE_INDEX] * 3 + [4, 5],
+    )
+    assert build_example([1, 2, 3], [4], 9, cutoff_len=3, train_on_inputs=False) is None
+    assert build_example([1, 2, 3], [4], 9, cutoff_len=3, train_on_inputs=True) is None
+
+
+def test_bad_record_names_file_line_and_field(tmp_path, tokenizer):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "a"}\n', encoding="utf-8")
+    with pytest.raises(Exception, match=r"bad.jsonl:line 2: field 'output'"):
+        read_pairs(bad, get_template("alpaca"), tokenizer, ErrorPolicy())
+    policy = ErrorPolicy("skip")
+    assert len(read_pairs(bad, get_template("alpaca"), tokenizer, policy)) == 1
+    assert policy.skipped == {"missing_field": 1}
+
+
+# ---- padding-free / packed batches ----
+
+
+def _loss(model, batch) -> float:
+    keys = ("input_ids", "labels", "attention_mask", "position_ids")
+    with (
+        torch.no_grad()
+    ):  # no KV cache, as in training (TRL passes use_cache=False): a cache hides the packing
+        return model(**{k: v for k, v in batch.items() if k in keys}, use_cache=False).loss.item()
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_padded_padding_free_and_packed_batches_give_the_same_loss(tiny_model, tokenizer, attention):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl.data_utils import pack_dataset
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation=attention).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # larger random weights than the 0.02 init, so that attention is far from uniform
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.5)
+    pairs = read_pairs(TRAIN, get_template("alpaca"), tokenizer, ErrorPolicy())[:6]
+    split = tokenize_pairs(pairs, tokenizer, cutoff_len=512, train_on_inputs=False, add_special_tokens=True)
+    examples = [{"input_ids": i, "labels": lab} for i, lab in zip(split.input_ids, split.labels, strict=True)]
+    pad_id = tokenizer.pad_token_id
+
+    padded = _loss(model, DataCollatorForLanguageModeling(pad_token_id=pad_id)(examples))
+    padding_free_batch = DataCollatorForLanguageModeling(pad_token_id=pad_id, padding_free=True)(examples)
+    padding_free = _loss(model, padding_free_batch)
+    packed_rows = pack_dataset(Dataset.from_list(examples), seq_length=512, strategy="bfd")
+    assert len(packed_rows) < len(examples)  # several examples really share a row
+    packed = _loss(
+        model, DataCollatorForLanguageModeling(pad_token_id=pad_id, padding_free=True)(list(packed_rows))
+    )
+
+    assert padding_free == pytest.approx(padded, abs=1e-5)
+    assert packed == pytest.approx(padded, abs=1e-5)
+    # the check can fail: the same flattened row without restarting positions attends across examples
+    leaky = dict(
+        padding_free_batch, position_ids=torch.arange(padding_free_batch["input_ids"].shape[1])[None]
+    )
+    assert abs(_loss(model, leaky) - padded) > 1e-3
+
+
+def test_trainer_eval_loss_is_the_same_for_every_batching(tiny_model, tmp_path):
+    from seqtune.train.pipeline import prepare
+
+    losses = {}
+    # one eval batch each, so that the three average the same tokens (the trainer averages per batch)
+    for batching in ("padded", "padding_free", "packed"):
+        cfg = config(
+            tiny_model,
+            tmp_path / batching,
+            batching=batching,
+            cutoff_len=512,
+            micro_batch_size=16,
+            global_batch_size=16,
+        )
+        losses[batching] = prepare(cfg).trainer.evaluate()["eval_loss"]
+    assert losses["padding_free"] == pytest.approx(losses["padded"], abs=1e-5)
+    assert losses["packed"] == pytest.approx(losses["padded"], abs=1e-5)
+
+
+# ---- full training runs ----
+
+
+@pytest.mark.slow
+def test_full_finetune_loss_decreases_and_writes_the_output_folder(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    cfg = config(tiny_model, out, epochs=4, eval_steps=100, keep_best=False, dev_data=None, dev_size=0)
+    from seqtune.train.pipeline import run_train
+
+    assert run_train(cfg) == out
+    history = json.loads((out / "log_history.json").read_text())
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) == 24  # 48 examples / 8 per step × 4 epochs
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "prompt_template.json", "README.md"):
+        assert (out / "model" / name).is_file(), name
+    assert get_template(str(out / "model" / "prompt_template.json")) == get_template("alpaca")
+    assert build(TrainConfig, load_yaml(out / "config.yaml")) == cfg
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"]["train_examples"] == 48
+    assert manifest["training"]["global_step"] == 24
+    assert str(TRAIN) in manifest["inputs"]
+
+
+def test_existing_checkpoints_need_resume(tiny_model, tmp_path):
+    from seqtune.train.pipeline import run_train
+
+    (tmp_path / "checkpoints" / "checkpoint-3").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="resume=true"):
+        run_train(config(tiny_model, tmp_path))
+
+
+@pytest.mark.slow
+def test_lora_changes_only_adapters_and_restores_the_best_checkpoint(tiny_model, tmp_path):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from seqtune.train.pipeline import _summary, _write_outputs, prepare
+
+    # a high learning rate on few examples overfits: the dev loss rises after its first evaluation,
+    # so the best checkpoint is not the last one
+    cfg = config(
+        tiny_model, tmp_path, finetune="lora", learning_rate=0.05, epochs=3, lora_r=8, lora_dropout=0.0
+    )
+    run = prepare(cfg)
+    model = run.trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    run.trainer.train()
+    after = dict(model.named_parameters())
+    for name, value in before.items():
+        changed = not torch.equal(value, after[name].detach())
+        assert changed == (name in trainable), name  # every adapter weight moved, no base weight did
+    _write_outputs(run, tmp_path, _summary(run))
+
+    state = run.trainer.state
+    evals = [e for e in state.log_history if "eval_loss" in e]
+    best = min(evals, key=lambda e: e["eval_loss"])
+    assert state.best_model_checkpoint.endswith(f"checkpoint-{best['step']}")
+    assert best["step"] != state.global_step  # the check is about a restore, not the last weights
+
+    adapter = json.loads((tmp_path / "model" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tiny_model)
+    assert sorted(adapter["target_modules"]) == ["k_proj", "q_proj", "v_proj"]
+    saved = load_file(tmp_path / "model" / "adapter_model.safetensors")
+    best_saved = load_file(Path(state.best_model_checkpoint) / "adapter_model.safetensors")
+    assert saved and any("lora_B" in k and v.abs().sum() > 0 for k, v in saved.items())  # not empty
+    assert saved.keys() == best_saved.keys() and all(torch.equal(saved[k], best_saved[k]) for k in saved)
+
+    ids = torch.tensor([run.train.input_ids[0]])
+    model.eval()
+    with torch.no_grad():
+        in_memory = model(input_ids=ids).logits
+        base = AutoModelForCausalLM.from_pretrained(tiny_model)
+        base_logits = base(input_ids=ids).logits
+        reloaded = PeftModel.from_pretrained(base, tmp_path / "model").eval()(input_ids=ids).logits
+    assert torch.equal(reloaded, in_memory)
+    assert not torch.allclose(reloaded, base_logits)
+
+
+def test_lora_targets_by_architecture_and_a_clear_error():
+    from transformers import BloomConfig, BloomForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    from seqtune.train.presets import lora_targets
+
+    bloom = BloomForCausalLM(BloomConfig(vocab_size=64, hidden_size=16, n_layer=1, n_head=2))
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=1, n_head=2, n_positions=32))
+    assert lora_targets(bloom, []) == ["query_key_value"]
+    assert lora_targets(gpt2, []) == ["c_attn"]
+    with pytest.raises(ConfigError, match="q_proj.*not found in model type 'bloom'.*query_key_value"):
+        lora_targets(bloom, ["q_proj"])
+
+
+def test_batch_arithmetic_and_config_errors(tiny_model, tmp_path):
+    from seqtune.train.presets import accumulation_steps
+
+    assert accumulation_steps(128, 4, 1) == 32
+    assert accumulation_steps(128, 4, 8) == 4
+    with pytest.raises(ConfigError, match="micro_batch_size × processes"):
+        accumulation_steps(128, 4, 3)
+    with pytest.raises(ConfigError, match="multiple of micro_batch_size"):
+        config(tiny_model, tmp_path, global_batch_size=10, micro_batch_size=4)
+    with pytest.raises(ConfigError, match="keep_best needs a dev split"):
+        config(tiny_model, tmp_path, dev_data=None, dev_size=0)
+    with pytest.raises(ConfigError, match="did you mean 'learning_rate'"):
+        config(tiny_model, tmp_path, learning_rte=1.0)
+
+
+# ---- shipped configs ----
+
+TRAIN_PRESETS = sorted((REPO / "configs" / "paper" / "train").glob("*.yaml"))
+ACCELERATE_CONFIGS = sorted((REPO / "configs" / "accelerate").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAIN_PRESETS, ids=lambda p: p.name)
+def test_every_train_preset_validates(path, tmp_path):
+    values = load_yaml(path)
+    assert "data" not in values and "output_dir" not in values  # presets are data-independent
+    cfg = build(TrainConfig, {**values, "data": str(TRAIN), "output_dir": str(tmp_path)})
+    assert path.read_text(encoding="utf-8").startswith("#")  # the header comment: hardware and time
+    if path.stem != "tiny":
+        assert cfg.global_batch_size == 128 and cfg.cutoff_len == 512 and cfg.eval_steps == 200
+
+
+def test_paper_lora_presets_are_the_paper_setting():
+    for name in ("llama-7b", "llama-13b", "mistral-7b", "llama-3-8b", "qwen2.5-7b"):
+        values = load_yaml(REPO / "configs" / "paper" / "train" / f"{name}.yaml")
+        cfg = TrainConfig(data="x", output_dir="y", **values)
+        assert (cfg.finetune, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout) == ("lora", 8, 16, 0.05), name
+        assert (cfg.learning_rate, cfg.epochs, cfg.keep_best, cfg.template) == (3e-4, 5, True, "alpaca"), name
+
+
+@pytest.mark.parametrize("path", ACCELERATE_CONFIGS, ids=lambda p: p.name)
+def test_every_accelerate_config_loads(path):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    cluster = ClusterConfig.from_yaml_file(path)
+    assert cluster.num_processes >= 2
+    assert yaml.safe_load(path.read_text())["distributed_type"] == cluster.distributed_type.value
+
+
+def test_presets_and_accelerate_configs_exist():
+    assert {p.stem for p in TRAIN_PRESETS} >= {
+        "llama-7b",
+        "llama-13b",
+        "mistral-7b",
+        "llama-3-8b",
+        "qwen2.5-7b",
+        "full",
+        "tiny",
+    }
+    assert len(ACCELERATE_CONFIGS) >= 4
+
+
+# ---- resume and distributed (subprocesses) ----
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seqtune.cli", "-q", "train", *args]
+
+
+def _final_step(out: Path) -> tuple[int, float]:
+    history = json.loads((out / "log_history.json").read_text())
+    last = [e for e in history if "loss" in e][-1]
+    return last["step"], last["loss"]
+
+
+@pytest.mark.slow
+def test_run_killed_with_sigkill_and_resumed_matches_an_uninterrupted_run(tiny_model, tmp_path):
+    args = [
+        f"data={TRAIN}",
+        f"model={tiny_model}",
+        "finetune=full",
+        "cutoff_len=512",
+        "learning_rate=3e-3",
+        "warmup_steps=0",
+        "global_batch_size=4",
+        "micro_batch_size=2",
+        "max_steps=24",
+        "dev_data=" + str(DEV),
+        "eval_steps=6",
+        "logging_steps=1",
+        "report_to=none",
+        "seed=0",
+        "save_total_limit=10",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    subprocess.run(_cli(*args, f"output_dir={reference}"), check=True, env=env, capture_output=True)
+
+    process = subprocess.Popen(_cli(*args, f"output_dir={interrupted}"), env=env, stderr=subprocess.DEVNULL)
+    marker = interrupted / "checkpoints" / "checkpoint-12" / "trainer_state.json"
+    deadline = time.time() + 120
+    while not marker.is_file() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert not (interrupted / "model").exists()  # it really died before the end
+
+    resumed = subprocess.run(
+        _cli(*args, f"output_dir={interrupted}", "resume=true"), env=env, capture_output=True
+    )
+    assert resumed.returncode == 0, resumed.stderr.decode()[-2000:]
+    ref_step, ref_loss = _final_step(reference)
+    step, loss = _final_step(interrupted)
+    assert step == ref_step == 24
+    assert loss == pytest.approx(ref_loss, abs=1e-3)
+    manifest = json.loads((interrupted / "manifest.json").read_text())
+    assert manifest["training"]["global_step"] == 24
+    assert manifest["training"]["best_dev_loss"] == pytest.approx(
+        json.loads((reference / "manifest.json").read_text())["training"]["best_dev_loss"], abs=1e-3
+    )
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_share_the_global_batch(tiny_model, tmp_path):
+    out = tmp_path / "ddp"
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+    ]
+    command = [
+        *torchrun,
+        "-m",
+        "seqtune.cli",
+        "-q",
+        "train",
+        f"data={TRAIN}",
+        f"model={tiny_model}",
+        "finetune=full",
+        "cutoff_len=512",
+        "global_batch_size=8",
+        "micro_batch_size=2",
+        "epochs=2",
+        "dev_size=0",
+        "keep_best=false",
+        "eval_steps=100",
+        "logging_steps=1",
+        "report_to=none",
+        f"output_dir={out}",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
+    result = subprocess.run(command, env=env, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    assert training["processes"] == 2
+    assert training["gradient_accumulation_steps"] == 2  # 8 = 2 per process × 2 accumulation × 2 processes
+    assert training["global_batch_size"] == 8
+    assert training["global_step"] == 48 // 8 * 2  # 48 examples, 8 per optimizer step, 2 epochs
+
+
+def test_train_help_and_config_errors_need_no_torch():
+    code = (
+        "import sys\n"
+        "from seqtune.cli import main\n"
+        "rc = main(['train', 'data=missing.jsonl', 'output_dir=x'])\n"
+        "assert rc == 2, rc\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "seqtune: error: data: file not found: missing.jsonl"
