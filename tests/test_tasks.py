@@ -205,3 +205,12 @@ def test_generic_jsonl_task(tmp_path):
 def test_extract_choice(text, letter):
     choices = {"A": "bank", "B": "library", "C": "department store", "D": "mall", "E": "new york"}
     assert extract_choice(text, choices) == letter
+
+
+def test_text_answer_of_only_punctuation_is_invalid():
+    from seqtune.tasks._text_answers import extract_text_answer
+
+    assert extract_text_answer("....") is None
+    assert extract_text_answer(" the ") is None
+    assert extract_text_answer("。，") is None
+    assert extract_text_answer("308.") == "308."

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from seqtune.metrics.squad import answer_contained, best_over_golds, exact_match, token_f1
+from seqtune.metrics.tokenize import squad_normalize
 
 
 def golds_of(prediction: dict) -> list[str]:
@@ -15,9 +16,10 @@ def golds_of(prediction: dict) -> list[str]:
 
 
 def extract_text_answer(text: str) -> str | None:
-    """The answer line as it is; an empty line is no answer."""
+    """The answer line as it is; a line with nothing left after SQuAD normalization (empty, only punctuation or
+    articles) is no answer, so that degenerate output never counts as a followed instruction."""
     answer = text.strip()
-    return answer or None
+    return answer if squad_normalize(answer) else None
 
 
 def text_answer_metrics(answer: str | None, prediction: dict) -> dict[str, Any]:

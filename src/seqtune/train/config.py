@@ -135,6 +135,10 @@ class TrainConfig:
             raise ConfigError("target_modules only applies to finetune=lora")
         if self.model == "tiny" and self.finetune == "lora" and self.tiny_hidden_size % 4:
             raise ConfigError("tiny_hidden_size must be a multiple of 4 (the tiny model has 4 heads)")
+
+    def check_paths(self) -> None:
+        """Checks of files on disk, run when training starts (a pipeline builds this config before its data
+        exists) and still before any model is loaded."""
         if self.model != "tiny" and not Path(self.model).exists() and self.model.count("/") > 1:
             raise ConfigError(f"model: '{self.model}' is neither a local folder nor a hub id (owner/name)")
         for name in ("data", "dev_data"):

@@ -88,6 +88,7 @@ def run_train(config: TrainConfig) -> Path:
 
 def prepare(config: TrainConfig) -> TrainingRun:
     """Check, read and tokenize the data, load the model and build the SFTTrainer (nothing is trained yet)."""
+    config.check_paths()
     out = Path(config.output_dir)
     resume_from = _resume_point(config, out / CHECKPOINTS)
     if config.use_liger_kernel:
@@ -168,22 +169,26 @@ def _base_model(config: TrainConfig, out: Path, state) -> str:
     """The model path or hub id; for `tiny`, a tiny Llama built (once, by the main process) from the data."""
     if config.model != "tiny":
         return config.model
-    from seqtune.tiny_model import TinySpec, build_tiny_model
-
     folder = out / TINY_BASE
     with state.main_process_first():
         if state.is_main_process and not (folder / "config.json").is_file():
-            texts = _texts_for_tokenizer(config)
-            spec = TinySpec(
-                vocab_size=config.tiny_vocab_size,
-                hidden_size=config.tiny_hidden_size,
-                intermediate_size=config.tiny_hidden_size * 11 // 4,
-                num_hidden_layers=config.tiny_layers,
-                max_position_embeddings=max(1024, config.cutoff_len),
-                seed=config.seed,
-            )
-            build_tiny_model(folder, texts, spec)
+            build_tiny_base(config, folder)
     return str(folder.resolve())
+
+
+def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
+    """The tiny Llama of `config` (tiny_* fields), its tokenizer trained on the texts of `config.data`."""
+    from seqtune.tiny_model import TinySpec, build_tiny_model
+
+    spec = TinySpec(
+        vocab_size=config.tiny_vocab_size,
+        hidden_size=config.tiny_hidden_size,
+        intermediate_size=config.tiny_hidden_size * 11 // 4,
+        num_hidden_layers=config.tiny_layers,
+        max_position_embeddings=max(1024, config.cutoff_len),
+        seed=config.seed,
+    )
+    return build_tiny_model(folder, _texts_for_tokenizer(config), spec)
 
 
 def _texts_for_tokenizer(config: TrainConfig) -> list[str]:
