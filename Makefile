@@ -26,8 +26,8 @@ bench: setup
 	$(PY) benchmarks/score_speed.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Rebuild the small bundled sample in src/seqtune/samples/ from ../shared/data (seeded, so reproducible).
 
-    python scripts/make_samples.py [SHARED_DATA_DIR]
+python scripts/make_samples.py [SHARED_DATA_DIR]
 """
 
 import gzip
@@ -49,7 +49,8 @@ def main() -> None:
             if count >= XQUAD_QUESTIONS:
                 break
         (OUT / f"xquad.{lang}.json").write_text(
-            json.dumps({"version": document.get("version", "1.1"), "data": kept}, ensure_ascii=False), encoding="utf-8"
+            json.dumps({"version": document.get("version", "1.1"), "data": kept}, ensure_ascii=False),
+            encoding="utf-8",
         )
 
 

@@ -179,3 +179,24 @@ def test_real_parallel_files_load(shared_data):
     path = shared_data / "alpaca_parallel" / "alpaca.en-de.jsonl.gz"
     records = list(iter_parallel_shared(str(path), ErrorPolicy()))
     assert len(records) == 11748 and records[0].lang == "de"
+
+
+def test_by_position_pairs_a_json_array_with_jsonl_and_survives_a_skipped_line(tmp_path):
+    import json
+
+    from seqtune.data.parallel import iter_parallel_by_position
+    from seqtune.records import ErrorPolicy
+
+    english = [{"instruction": f"say {i}", "input": f"hello {i}", "output": f"{i}"} for i in range(3)]
+    (tmp_path / "en.json").write_text(json.dumps(english), encoding="utf-8")
+    lines = [
+        json.dumps({"instruction": f"sag {i}", "input": f"hallo {i}", "output": f"{i}"}) for i in range(3)
+    ]
+    lines[1] = "{broken"
+    (tmp_path / "data.de.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    policy = ErrorPolicy("skip")
+    pairs = list(
+        iter_parallel_by_position(str(tmp_path / "en.json"), str(tmp_path / "data.de.jsonl"), "de", policy)
+    )
+    assert [(r.input, r.english_input) for r in pairs] == [("hallo 0", "hello 0"), ("hallo 2", "hello 2")]
+    assert policy.skipped == {"invalid_json": 1}

@@ -116,3 +116,14 @@ def test_custom_labels_and_unknown_format():
     assert parse_response(response, ["repeat"], "labelled", labels=["Echo"]).segments == ["hi"]
     with pytest.raises(ValueError):
         parse_response(response, ["repeat"], "xml")
+
+
+def test_unknown_spans_share_the_lines_left_before_a_one_line_answer():
+    one_line = parse_response("a paraphrase\nA", ["paraphrase"], segment_lines=[None])
+    assert (one_line.segments, one_line.final, one_line.complete) == (["a paraphrase"], "A", True)
+    two_lines = parse_response("p1\np2\nA", ["paraphrase"])
+    assert (two_lines.segments, two_lines.final) == (["p1\np2"], "A")
+    chain = parse_response("r1\nr2\np1\np2\np3\nB", ["repeat", "paraphrase"], segment_lines=[2, None])
+    assert (chain.segments, chain.final) == (["r1\nr2", "p1\np2\np3"], "B")
+    split = parse_response("x\ny\nz\nC", ["paraphrase", "paraphrase"], segment_lines=[None, None])
+    assert (split.segments, split.final) == (["x\ny", "z"], "C")

@@ -72,7 +72,10 @@ def test_tiny_run_end_to_end_then_resume_skips_finished_stages(tmp_path, caplog)
     assert (root / "train" / "SIT" / "model").is_dir() and not (root / "eval").exists()
     after_training = _stage_markers(root)
     assert set(after_training) == {
-        f"augment/{MARKER}", f"base_model/{MARKER}", f"train/IT/{MARKER}", f"train/SIT/{MARKER}"
+        f"augment/{MARKER}",
+        f"base_model/{MARKER}",
+        f"train/IT/{MARKER}",
+        f"train/SIT/{MARKER}",
     }
 
     caplog.clear()

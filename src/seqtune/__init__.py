@@ -1,2 +1,3 @@
 """seqtune: sequential instruction tuning toolkit."""
+
 __version__ = "0.1.0"

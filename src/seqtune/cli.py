@@ -28,31 +28,41 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "augment": Command(
         "Turn instruction data into sequential-instruction (SIT) training data.",
-        "seqtune.augment.config:AugmentConfig", "seqtune.augment.pipeline:run_augment", positional="inputs",
+        "seqtune.augment.config:AugmentConfig",
+        "seqtune.augment.pipeline:run_augment",
+        positional="inputs",
     ),
     "train": Command(
         "Fine-tune a causal LM (LoRA or full) on Alpaca-format or sequential data.",
-        "seqtune.train.config:TrainConfig", "seqtune.train.pipeline:run_train",
+        "seqtune.train.config:TrainConfig",
+        "seqtune.train.pipeline:run_train",
     ),
     "generate": Command(
         "Generate responses for a task's prompts with a local model or an OpenAI-compatible server.",
-        "seqtune.generate.config:GenerateConfig", "seqtune.generate.pipeline:run_generate",
+        "seqtune.generate.config:GenerateConfig",
+        "seqtune.generate.pipeline:run_generate",
     ),
     "score": Command(
         "Score saved predictions (accuracy, following rate, ROUGE-L, BERTScore); never calls a model.",
-        "seqtune.score:ScoreConfig", "seqtune.score:run_score", positional="predictions",
+        "seqtune.score:ScoreConfig",
+        "seqtune.score:run_score",
+        positional="predictions",
     ),
     "eval": Command(
         "generate + score in one command.",
-        "seqtune.generate.config:EvalConfig", "seqtune.generate.pipeline:run_eval",
+        "seqtune.generate.config:EvalConfig",
+        "seqtune.generate.pipeline:run_eval",
     ),
     "report": Command(
         "Build paper-shaped tables (markdown, CSV) and figures from scored runs.",
-        "seqtune.report.config:ReportConfig", "seqtune.report.pipeline:run_report", positional="runs",
+        "seqtune.report.config:ReportConfig",
+        "seqtune.report.pipeline:run_report",
+        positional="runs",
     ),
     "run": Command(
         "Run the whole pipeline from one YAML config (augment → train → generate → score → report).",
-        "seqtune.run:RunConfig", "seqtune.run:run_pipeline",
+        "seqtune.run:RunConfig",
+        "seqtune.run:run_pipeline",
     ),
 }
 

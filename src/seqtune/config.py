@@ -9,8 +9,8 @@ before any model or data is loaded; a dataclass `validate()` method adds cross-f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ast
+import contextlib
 import dataclasses
 import difflib
 import inspect
@@ -37,7 +37,7 @@ def field_help(cls: type) -> dict[str, str]:
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         body = tree.body[0].body
-        for node, following in zip(body, body[1:]):
+        for node, following in zip(body, body[1:], strict=False):
             if (
                 isinstance(node, ast.AnnAssign)
                 and isinstance(node.target, ast.Name)
@@ -102,8 +102,10 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
             return float(value)
     if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    if isinstance(annotation, type) and isinstance(value, annotation) and not (
-        annotation is int and isinstance(value, bool)
+    if (
+        isinstance(annotation, type)
+        and isinstance(value, annotation)
+        and not (annotation is int and isinstance(value, bool))
     ):
         return value
     raise ConfigError(f"{name}: expected {_describe(annotation)}, got {value!r}")
@@ -140,8 +142,11 @@ def build(cls: type[C], values: dict[str, Any], *, context: str = "config") -> C
             raise ConfigError(f"{context}: unknown key '{key}'{hint}")
         kwargs[key] = coerce(key, hints[key], value)
     missing = [
-        name for name, f in fields.items()
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
     ]
     if missing:
         raise ConfigError(f"{context}: missing required key(s): {', '.join(missing)}")
@@ -172,7 +177,10 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 # ---- CLI: every dataclass field becomes an option; YAML files and key=value overrides are positional ----
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, positional: str | None = None) -> None:
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, *, positional: str | None = None
+) -> None:
     """Add `--field-name` for every field (help = its docstring) and a positional list for configs/overrides.
 
     `positional` names a list field that bare arguments fill (e.g. augment's input files); arguments that end in
@@ -196,7 +204,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, position
             kwargs["metavar"] = _metavar(annotation)
         parser.add_argument(option, **kwargs)
     parser.add_argument(
-        "args", nargs="*", metavar="CONFIG.yaml|key=value" + (f"|{positional.upper()}" if positional else ""),
+        "args",
+        nargs="*",
+        metavar="CONFIG.yaml|key=value" + (f"|{positional.upper()}" if positional else ""),
         help="YAML config files, key=value overrides" + (f", and {positional} paths" if positional else ""),
     )
 

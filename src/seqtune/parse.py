@@ -33,14 +33,16 @@ def parse_response(
 ) -> ParsedResponse:
     """Split `response` into one segment per step and the final answer.
 
-    segment_lines[i]: how many lines segment i spans (e.g. the line count of the text it should repeat); None or
-    missing means 1. labels: the steps' labels for the labelled format (default: their labels in steps.json).
+    segment_lines[i]: how many lines segment i spans (e.g. the line count of the text it should repeat). None or
+    missing means unknown (e.g. a paraphrase): unknown segments share the lines left once the known segments and
+    a one-line final answer are taken. labels: the steps' labels for the labelled format (default: their labels
+    in steps.json).
     """
     if not isinstance(response, str):
         response = "" if response is None else str(response)
-    spans = [max(1, n or 1) for n in (segment_lines or [])] + [1] * max(
-        0, len(steps) - len(segment_lines or [])
-    )
+    given = list(segment_lines or [])[: len(steps)]
+    known = [None if n is None else max(1, n) for n in given] + [None] * (len(steps) - len(given))
+    spans = _resolve_unknown_spans(known, response.count("\n") + 1)
     if fmt == "labelled":
         labels = labels if labels is not None else _default_labels(steps)
         segments, final, fallback = _parse_labelled(response, labels, spans[: len(steps)])
@@ -52,6 +54,19 @@ def parse_response(
         fallback = "empty"
     complete = fallback is None and all(s.strip() for s in segments) and bool(final.strip())
     return ParsedResponse(segments, final, complete, fallback)
+
+
+def _resolve_unknown_spans(spans: list[int | None], line_count: int) -> list[int]:
+    """Unknown spans share the lines left after the known spans and a one-line final answer (at least 1 each)."""
+    unknown = [index for index, span in enumerate(spans) if span is None]
+    if not unknown:
+        return [span for span in spans if span is not None]
+    spare = max(len(unknown), line_count - sum(span for span in spans if span is not None) - 1)
+    share, extra = divmod(spare, len(unknown))
+    resolved = list(spans)
+    for rank, index in enumerate(unknown):
+        resolved[index] = share + (1 if rank < extra else 0)
+    return resolved
 
 
 def _default_labels(steps: list[str]) -> list[str]:

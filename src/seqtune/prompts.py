@@ -48,7 +48,9 @@ class PromptTemplate:
         return path
 
 
-CHAT = PromptTemplate(name="chat", kind="chat", description="The model's own chat template (tokenizer.chat_template).")
+CHAT = PromptTemplate(
+    name="chat", kind="chat", description="The model's own chat template (tokenizer.chat_template)."
+)
 
 
 def get_template(name_or_path: str) -> PromptTemplate:
@@ -59,7 +61,9 @@ def get_template(name_or_path: str) -> PromptTemplate:
         return PromptTemplate(kind="text", **load_bundled("alpaca.json"))
     path = Path(name_or_path)
     if not path.is_file():
-        raise ConfigError(f"unknown prompt template '{name_or_path}': use alpaca, chat or a path to a JSON file")
+        raise ConfigError(
+            f"unknown prompt template '{name_or_path}': use alpaca, chat or a path to a JSON file"
+        )
     try:
         return PromptTemplate(**json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError) as exc:

@@ -61,7 +61,9 @@ def _decode(raw: bytes, source: str, location: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RecordError(source, location, "invalid_utf8", f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise RecordError(
+            source, location, "invalid_utf8", f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def read_json(path: str | Path) -> Any:
@@ -103,25 +105,45 @@ def iter_json_records(path: str | Path, policy: ErrorPolicy | None = None) -> It
     else:
         document = read_json(path)
         if not isinstance(document, list):
-            raise SeqtuneError(f"{path}: expected a JSON array of records (or use .jsonl for one record per line)")
+            raise SeqtuneError(
+                f"{path}: expected a JSON array of records (or use .jsonl for one record per line)"
+            )
         for index, record in enumerate(document):
             produced += 1
             location = f"record {index}"
             if not isinstance(record, dict):
-                policy.handle(RecordError(source, location, "not_an_object", f"expected a JSON object, got {type(record).__name__}"))
+                policy.handle(
+                    RecordError(
+                        source,
+                        location,
+                        "not_an_object",
+                        f"expected a JSON object, got {type(record).__name__}",
+                    )
+                )
                 continue
             yield location, record
     if produced == 0:
         raise SeqtuneError(f"{path}: the file holds no records")
 
 
+def record_position(location: str) -> int:
+    """0-based position of a record from its location ("line 3" → 2, "record 2" → 2), so that files of
+    either format can be paired by position even when some records were skipped."""
+    kind, number = location.split(" ", 1)
+    return int(number) - 1 if kind == "line" else int(number)
+
+
 def _parse_object(text: str, source: str, location: str) -> dict:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordError(source, location, "invalid_json", f"invalid JSON ({exc.msg}, column {exc.colno})") from None
+        raise RecordError(
+            source, location, "invalid_json", f"invalid JSON ({exc.msg}, column {exc.colno})"
+        ) from None
     if not isinstance(value, dict):
-        raise RecordError(source, location, "not_an_object", f"expected a JSON object, got {type(value).__name__}")
+        raise RecordError(
+            source, location, "not_an_object", f"expected a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
@@ -133,7 +155,9 @@ def require_str(record: dict, field: str, source: str, location: str, *, allow_m
         raise RecordError(source, location, "missing_field", "missing", field=field)
     value = record[field]
     if not isinstance(value, str):
-        raise RecordError(source, location, "wrong_type", f"expected a string, got {type(value).__name__}", field=field)
+        raise RecordError(
+            source, location, "wrong_type", f"expected a string, got {type(value).__name__}", field=field
+        )
     return value
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("augment", "train", "generate", "score", "report")
 MARKER = ".seqtune-stage.json"
+STARTED = ".seqtune-stage-started.json"
 
 
 @dataclass
@@ -215,6 +217,14 @@ class Stage:
             self.folder / MARKER, {"hash": self.digest, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
         )
 
+    def started(self) -> bool:
+        """Whether an earlier attempt of this very config began here (and may have left checkpoints)."""
+        marker = self.folder / STARTED
+        return marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("hash") == self.digest
+
+    def mark_started(self) -> None:
+        write_json(self.folder / STARTED, {"hash": self.digest})
+
 
 def run_pipeline(config: RunConfig) -> Path:
     plan = plan_run(config)
@@ -252,7 +262,8 @@ def run_pipeline(config: RunConfig) -> Path:
         from seqtune.report.pipeline import run_report
 
         log.info("== report")
-        run_report(plan.report)
+        report = run_report(plan.report)
+        _print_headline(report)
     log.info("run '%s' finished in %.0f s: %s", config.name, time.time() - started, root)
     return root
 
@@ -280,7 +291,20 @@ def _train(plan: Plan, root: Path, force: bool) -> None:
         if stage.done():
             continue
         log.info("== train %s", arm.name)
-        # a half-finished training run continues from its last checkpoint
-        arm.train.resume = (stage.folder / "checkpoints").is_dir()
+        # a half-finished run of the same config continues from its last checkpoint; checkpoints of another
+        # config are stale and must not be resumed
+        arm.train.resume = stage.started()
+        if not arm.train.resume and (stage.folder / "checkpoints").is_dir():
+            log.warning("removing checkpoints of a different config in %s", stage.folder)
+            shutil.rmtree(stage.folder / "checkpoints")
+        stage.mark_started()
         run_train(arm.train)
         stage.mark_done()
+
+
+def _print_headline(report: Path) -> None:
+    """The main table (Table 2) on stdout, so a run ends with its result rather than a path alone."""
+    table = report.parent / "table2.md"
+    if table.is_file():
+        print(table.read_text(encoding="utf-8").rstrip())
+    print(f"\nfull report: {report}")

@@ -126,8 +126,8 @@ def score_prediction(task: Any, prediction: dict, options: ScoreOptions) -> dict
     expected = expected_texts(prediction)
     source = prediction.get("question") or ""
     response = full_response(prediction)
-    # a step's segment spans as many lines as its expected text, or as the input it rewrites when unknown
-    spans = [_line_count(text or source) for text in expected]
+    # a step's segment spans as many lines as its expected text; unknown ones (paraphrase) share what is left
+    spans = [_line_count(text) for text in expected]
     labels = _labels(steps) if options.fmt == "labelled" else None
     parsed = parse_response(response, steps, options.fmt, segment_lines=spans, labels=labels)
 

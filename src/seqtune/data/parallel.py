@@ -13,7 +13,7 @@ from pathlib import Path
 
 from seqtune.data.instructions import InstructionRecord, iter_raw, to_instruction_record
 from seqtune.errors import RecordError, SeqtuneError
-from seqtune.records import ErrorPolicy, require_str
+from seqtune.records import ErrorPolicy, record_position, require_str
 
 _LANG_IN_NAME = re.compile(r"[._-]([a-z]{2,3})(?:[._-][A-Za-z0-9]+)?\.jsonl?(?:\.gz)?$")
 
@@ -66,10 +66,11 @@ def iter_parallel_by_position(
     field_map: dict[str, str] | None = None,
 ) -> Iterator[InstructionRecord]:
     """Pair record N of `other_path` with record N of `english_path`; a record bad on either side drops the pair."""
-    english = {location: raw for _, location, raw in iter_raw(english_path, policy)}
+    english = {record_position(location): raw for _, location, raw in iter_raw(english_path, policy)}
     matched = 0
-    for index, (source, location, raw) in enumerate(iter_raw(other_path, policy)):
-        en_raw = english.get(location)
+    for source, location, raw in iter_raw(other_path, policy):
+        index = record_position(location)
+        en_raw = english.get(index)
         try:
             if en_raw is None:
                 raise RecordError(
