@@ -72,3 +72,7 @@ def test_dotted_overrides_reach_into_sections():
     set_dotted(values, "train.epochs", 1)
     set_dotted(values, "eval.limit", 3)
     assert values == {"train": {"epochs": 1, "lr": 0.1}, "eval": {"limit": 3}}
+
+
+def test_a_comma_alone_stays_one_list_item():
+    assert build(ToyConfig, {"name": "x", "steps": ","}).steps == [","]

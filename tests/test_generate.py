@@ -440,3 +440,11 @@ def test_eval_cli_generates_then_scores_a_real_task(tiny_model, tmp_path):
         "score_options={nope: 1}",
     ]
     assert main(bad) == 2 and not (tmp_path / "bad").exists()
+
+
+def test_a_missing_model_folder_is_a_one_line_error(tmp_path):
+    from seqtune.errors import SeqtuneError
+    from seqtune.generate.hf_backend import HFBackend
+
+    with pytest.raises(SeqtuneError, match="no such folder"):
+        HFBackend.load(str(tmp_path / "no" / "model"))

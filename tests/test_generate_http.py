@@ -84,7 +84,7 @@ def _config(server, output, **overrides) -> GenerateConfig:
 def test_http_backend_generates_through_the_server(server, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     output = tmp_path / "run"
-    path = run_generate(_config(server, output, stop=["STOP"]))
+    path = run_generate(_config(server, output, stop=["STOP"], api_key_env="OPENAI_API_KEY"))
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 2 * len(QUESTIONS) == len(server.requests)
     for record in records:
@@ -131,3 +131,9 @@ def test_forced_response_start_needs_a_backend_that_continues_the_prompt(server,
         run_generate(_config(server, tmp_path / "run", variants=["neg"]))
     with pytest.raises(ConfigError, match="adapter"):
         _config(server, tmp_path / "run", adapter=str(tmp_path))
+
+
+def test_no_key_is_sent_unless_one_is_named(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    run_generate(_config(server, tmp_path / "run"))
+    assert server.headers and all("Authorization" not in headers for headers in server.headers)

@@ -84,7 +84,8 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
         (item_type,) = args or (Any,)
         items = value if isinstance(value, list) else [value]
         if isinstance(value, str) and "," in value:
-            items = [part.strip() for part in value.split(",") if part.strip()]
+            # "repeat,paraphrase" from the command line; a lone "," (e.g. a stop string) stays one item
+            items = [part.strip() for part in value.split(",") if part.strip()] or [value]
         return [coerce(f"{name}[{i}]", item_type, item) for i, item in enumerate(items)]
     if origin is dict:
         if not isinstance(value, dict):

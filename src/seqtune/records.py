@@ -126,6 +126,15 @@ def iter_json_records(path: str | Path, policy: ErrorPolicy | None = None) -> It
         raise SeqtuneError(f"{path}: the file holds no records")
 
 
+def looks_like_path(source: str) -> bool:
+    """A source written as a path (not an `owner/name` hub id): a missing one is a typo, not a hub request."""
+    return (
+        source.startswith((".", "/", "~"))
+        or source.endswith((".json", ".jsonl", ".gz"))
+        or source.count("/") > 1
+    )
+
+
 def record_position(location: str) -> int:
     """0-based position of a record from its location ("line 3" → 2, "record 2" → 2), so that files of
     either format can be paired by position even when some records were skipped."""
@@ -183,6 +192,8 @@ def atomic_write(path: str | Path, *, binary: bool = False) -> Iterator[IO]:
             if not binary:
                 stream = stack.enter_context(io.TextIOWrapper(stream, encoding="utf-8", newline="\n"))
             yield stream
+        with open(tmp_name, "rb") as written:  # on disk before it takes the final name
+            os.fsync(written.fileno())
         os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual mode
         os.replace(tmp_name, path)
     except BaseException:

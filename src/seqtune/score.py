@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -128,8 +128,7 @@ def score_prediction(task: Any, prediction: dict, options: ScoreOptions) -> dict
     response = full_response(prediction)
     # a step's segment spans as many lines as its expected text; unknown ones (paraphrase) share what is left
     spans = [_line_count(text) for text in expected]
-    labels = _labels(steps) if options.fmt == "labelled" else None
-    parsed = parse_response(response, steps, options.fmt, segment_lines=spans, labels=labels)
+    parsed = parse_response(response, steps, options.fmt, segment_lines=spans)
 
     answer_line, answer_from = _last_line(parsed.final), "final"
     if not answer_line.strip() and options.answer_fallback:
@@ -180,12 +179,6 @@ def score_prediction(task: Any, prediction: dict, options: ScoreOptions) -> dict
     }
     record.update(task.extra_metrics(response, correct, prediction, options))
     return record
-
-
-def _labels(steps: list[str]) -> list[str]:
-    from seqtune.steps.base import step_label
-
-    return [step_label(step) for step in steps]
 
 
 # ---- the stage ----
@@ -358,7 +351,7 @@ def summarize(key: tuple, group: dict, definitions: dict[str, Any]) -> dict[str,
     if any("bertscore" in record for record in records):
         metrics["bertscore"] = _per_step(records, "bertscore")
     metrics["invalid_reasons"] = dict(
-        sorted(_count(r["invalid_reason"] for r in records if r["invalid_reason"]).items())
+        sorted(Counter(r["invalid_reason"] for r in records if r["invalid_reason"]).items())
     )
     by_lang: dict[str, list[dict]] = defaultdict(list)
     for record in records:
@@ -375,13 +368,6 @@ def summarize(key: tuple, group: dict, definitions: dict[str, Any]) -> dict[str,
         "by_lang": {lang: _means(items) for lang, items in sorted(by_lang.items())},
         "metric_definitions": definitions,
     }
-
-
-def _count(values) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for value in values:
-        counts[value] += 1
-    return counts
 
 
 def metric_definitions(options: ScoreOptions, bertscore_label: str | None) -> dict[str, Any]:

@@ -6,6 +6,9 @@ model has random weights (seeded); training on the demo data is what gives it be
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +76,12 @@ def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = 
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    # saved beside the target and renamed, so an interrupted build never leaves a half-written model behind
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
     return folder

@@ -52,8 +52,9 @@ class GenerateConfig:
     """hf: merge a LoRA adapter into the base weights before generating (faster; same outputs up to rounding)."""
     base_url: str = "http://127.0.0.1:8000/v1"
     """http: the server's OpenAI-compatible base URL (prompts go to its chat-completions endpoint)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """http: the environment variable holding the API key (keys are never written anywhere)."""
+    api_key_env: str = ""
+    """http: the environment variable holding the API key, e.g. OPENAI_API_KEY (keys are never written anywhere).
+    Empty = send no key, so that a key meant for one server never reaches another."""
     concurrency: int = 8
     """http: requests in flight at once."""
     max_retries: int = 5

@@ -17,6 +17,7 @@ from pathlib import Path
 from seqtune.errors import ConfigError, SeqtuneError
 from seqtune.generate.backend import BACKENDS, Backend, Decoding, OnDone, truncate_at_stop
 from seqtune.prompts import PromptTemplate, load_saved_template
+from seqtune.records import looks_like_path
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,16 @@ class HFBackend(Backend):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         base, adapter = split_adapter(model, adapter)
+        if looks_like_path(base) and not Path(base).is_dir():
+            raise SeqtuneError(f"model: no such folder: {base}")
         torch_device, torch_dtype = resolve_device_dtype(device, dtype)
-        # the adapter folder's tokenizer wins: training may have added tokens (e.g. a pad token)
-        tokenizer = AutoTokenizer.from_pretrained(adapter if adapter and _has_tokenizer(adapter) else base)
+        try:
+            # the adapter folder's tokenizer wins: training may have added tokens (e.g. a pad token)
+            tokenizer = AutoTokenizer.from_pretrained(
+                adapter if adapter and _has_tokenizer(adapter) else base
+            )
+        except OSError as exc:  # not a model folder, or a hub id that cannot be fetched
+            raise SeqtuneError(f"model: cannot load '{base}' ({exc})") from None
         log.info(
             "loading %s (%s, %s)%s",
             base,

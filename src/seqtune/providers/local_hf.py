@@ -9,6 +9,7 @@ Options (ProviderSettings.options): batch_size, device, dtype, adapter, prompt_t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from seqtune.generate.backend import Decoding
@@ -69,7 +70,12 @@ class LocalHFProvider(Provider):
 
     def complete(self, requests: list[ChatRequest], progress: Any = None) -> list[Completion]:
         results: list[Completion | None] = [None] * len(requests)
-        keys = [request_key(self.settings.model, request) for request in requests]
+        # the adapter and template change the answers as much as the model does, so they are part of the key
+        identity = json.dumps(
+            [self.settings.model, self.options.get("adapter"), self.options.get("prompt_template")],
+            sort_keys=True,
+        )
+        keys = [request_key(identity, request) for request in requests]
         groups: dict[tuple, list[int]] = {}  # requests with equal decoding parameters are generated together
         for index, (request, key) in enumerate(zip(requests, keys, strict=True)):
             cached = self.cache.get(key) if self.cache else None

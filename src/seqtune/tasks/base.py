@@ -11,7 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqtune.errors import ConfigError
+from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.records import looks_like_path
 from seqtune.registry import Registry
 
 
@@ -162,3 +163,22 @@ class Task:
 
 
 TASKS: Registry[Task] = Registry("task", "seqtune.tasks")
+CHAINS_WITH_TRANSLATE = (*Task.chains[:3], "translate", *Task.chains[3:])
+"""The chains of tasks whose inputs may be in another language (translate the input into English first)."""
+
+
+def hub_rows(hub_id: str, *args: Any, **kwargs: Any) -> list[dict]:
+    """The rows of a Hugging Face hub dataset (`datasets.load_dataset(hub_id, *args, **kwargs)`), with a
+    one-line error for a mistyped local path, a missing `datasets` package or an unreachable hub."""
+    if looks_like_path(hub_id):
+        raise SeqtuneError(f"{hub_id}: no such file or folder")
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise SeqtuneError(f"{hub_id}: reading a hub dataset needs `pip install seqtune[ml]`") from None
+    try:
+        return [dict(row) for row in load_dataset(hub_id, *args, **kwargs)]
+    except Exception as exc:  # datasets raises many types: connection, not found, offline mode, bad config
+        raise SeqtuneError(
+            f"{hub_id}: cannot load it from the Hugging Face hub ({type(exc).__name__}: {exc})"
+        ) from None

@@ -15,7 +15,7 @@ import regex
 
 from seqtune.errors import RecordError
 from seqtune.records import ErrorPolicy, iter_json_records
-from seqtune.tasks.base import TASKS, Example, Task
+from seqtune.tasks.base import TASKS, Example, Task, hub_rows
 
 HUB_ID = "tau/commonsense_qa"
 HUB_SPLIT = "validation"
@@ -90,12 +90,7 @@ class CommonsenseQA(Task):
         return examples
 
     def _read_hub(self, hub_id: str, split: str) -> list[Example]:
-        from datasets import load_dataset
-
-        return [
-            self._example(dict(row), hub_id, f"row {i}")
-            for i, row in enumerate(load_dataset(hub_id, split=split))
-        ]
+        return [self._example(row, hub_id, f"row {i}") for i, row in enumerate(hub_rows(hub_id, split=split))]
 
     def _example(self, record: dict, source: str, location: str) -> Example:
         question = record.get("question")

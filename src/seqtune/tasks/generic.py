@@ -11,20 +11,13 @@ from typing import Any
 from seqtune.errors import ConfigError, RecordError
 from seqtune.records import ErrorPolicy, iter_json_records, require_str
 from seqtune.tasks._text_answers import extract_text_answer, text_answer_metrics
-from seqtune.tasks.base import TASKS, Example, Task
+from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task
 
 
 @TASKS.register("jsonl")
 class GenericJsonl(Task):
     name = "jsonl"
-    chains = (
-        "plain",
-        "repeat",
-        "paraphrase",
-        "translate",
-        "repeat_paraphrase",
-        "paraphrase_repeat_paraphrase",
-    )
+    chains = CHAINS_WITH_TRANSLATE
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
         if not source:

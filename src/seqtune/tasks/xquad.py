@@ -18,7 +18,7 @@ from typing import Any
 from seqtune.errors import ConfigError, SeqtuneError
 from seqtune.records import read_json
 from seqtune.tasks._text_answers import extract_text_answer, text_answer_metrics
-from seqtune.tasks.base import TASKS, Example, Task
+from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task, hub_rows
 from seqtune.templates import fill
 
 HUB_ID = "google/xquad"
@@ -43,14 +43,7 @@ class XQuAD(Task):
         "Answer the question from the given passage. Your answer should be directly extracted from the passage, "
         "and it should be a single entity, name, or number, not a sentence."
     )
-    chains = (
-        "plain",
-        "repeat",
-        "paraphrase",
-        "translate",
-        "repeat_paraphrase",
-        "paraphrase_repeat_paraphrase",
-    )
+    chains = CHAINS_WITH_TRANSLATE
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
         languages = options.get("languages") or [*SEEN_LANGUAGES, *UNSEEN_LANGUAGES]
@@ -98,11 +91,12 @@ class XQuAD(Task):
         return questions
 
     def _hub_questions(self, hub_id: str, lang: str, required: bool) -> dict[str, tuple[str, str, list[str]]]:
-        if not required:
-            return {}  # the English reference translations are only read from local files
-        from datasets import load_dataset
-
-        rows = load_dataset(hub_id, f"xquad.{lang}", split="validation")
+        try:
+            rows = hub_rows(hub_id, f"xquad.{lang}", split="validation")
+        except SeqtuneError:
+            if required:
+                raise
+            return {}  # without the English reference, translate steps have no expected text
         return {row["id"]: (row["context"], row["question"], list(row["answers"]["text"])) for row in rows}
 
     def extract_answer(self, text: str, prediction: dict) -> str | None:
