@@ -431,7 +431,10 @@ def test_eval_cli_generates_then_scores_a_real_task(tiny_model, tmp_path):
     assert all(p["response_prefix"] and p["prompt"].endswith(p["response_prefix"]) for p in neg)
     scores = (output / "scores.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(scores) == 6
-    assert (output / "summary.json").is_file()
+    # scoring the saved predictions again, with no model, reproduces eval's summary and scores exactly
+    assert main(["score", str(output / "predictions.jsonl"), f"output={tmp_path / 'rescored'}"]) == 0
+    for name in ("summary.json", "scores.jsonl"):
+        assert (tmp_path / "rescored" / name).read_bytes() == (output / name).read_bytes()
     bad = [
         "eval",
         "task=commonsense_qa",

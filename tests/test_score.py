@@ -185,3 +185,22 @@ def test_bertscore_with_the_offline_minilm(tmp_path):
     assert scores["csqa-empty"].get("bertscore") == []
     label = summary[("commonsense_qa", "repeat")]["metric_definitions"]["bertscore_model"]
     assert "MiniLM" in label and "not the paper's roberta-large" in label
+
+
+def test_the_fallback_answer_never_comes_from_a_forced_prefix():
+    from seqtune.score import ScoreOptions, score_prediction
+    from seqtune.tasks import TASKS
+
+    prediction = {
+        "id": "q1",
+        "task": "commonsense_qa",
+        "variant": "repeat-neg",
+        "steps": ["repeat"],
+        "expected": ["What is red?\nA. sky\nB. rose"],
+        "question": "What is red?\nA. sky\nB. rose",
+        "gold": "B",
+        "response_prefix": "Another question?\nA. x\nB. y\n",
+        "response": "\n\n",
+    }
+    record = score_prediction(TASKS.get("commonsense_qa")(), prediction, ScoreOptions())
+    assert record["answer"] is None and record["correct"] is False

@@ -132,7 +132,8 @@ def score_prediction(task: Any, prediction: dict, options: ScoreOptions) -> dict
 
     answer_line, answer_from = _last_line(parsed.final), "final"
     if not answer_line.strip() and options.answer_fallback:
-        answer_line, answer_from = _last_line(response), "last_line"
+        # only what the model wrote: the last line of a forced prefix (-neg) is not the model's answer
+        answer_line, answer_from = _last_line(prediction.get("response") or ""), "last_line"
     answer = task.extract_answer(answer_line, prediction) if answer_line.strip() else None
     invalid_reason = None
     if answer is None:
