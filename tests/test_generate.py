@@ -34,9 +34,14 @@ class ToyTask(Task):
 
     name = "generate_toy"
 
-    def load(self, source=None, limit=None, **options):
-        examples = [Example(id=f"q{i}", question=q, gold="A", meta={"n": i}) for i, q in enumerate(QUESTIONS)]
-        return examples[:limit] if limit else examples
+    def read(self, source=None, **options):
+        return [Example(id=f"q{i}", question=q, gold="A", meta={"n": i}) for i, q in enumerate(QUESTIONS)]
+
+    def extract_answer(self, text, prediction):
+        return text.strip() or None
+
+    def answer_metrics(self, answer, prediction):
+        return {"correct": answer == prediction["gold"]}
 
     def variant_names(self):
         return ["plain", "repeat", "neg"]

@@ -7,6 +7,7 @@ to disk, so an interrupted run resumes where it stopped).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -44,7 +45,7 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text if cut < 0 else text[:cut]
 
 
-class Backend:
+class Backend(ABC):
     """Base class: `model`/`adapter` name what answered (recorded in every prediction)."""
 
     name: str = ""
@@ -61,10 +62,11 @@ class Backend:
         """The prompt template stored beside the model/adapter, if the back-end can see one."""
         return None
 
+    @abstractmethod
     def generate(
         self, prompts: Sequence[str], decoding: Decoding, on_done: OnDone | None = None
     ) -> list[str]:
-        raise NotImplementedError
+        """One response per prompt, in order; `on_done(indices, texts)` is called as batches finish."""
 
     def close(self) -> None:
         """Release files, connections or memory held by the back-end."""

@@ -6,6 +6,7 @@ package are imported when the registry is first used, so they must not import to
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +58,12 @@ class ProviderSettings:
     """Provider-specific extras (e.g. batch_size, device for local_hf)."""
 
 
-class Provider:
+class Provider(ABC):
     """`complete` keeps order: result i answers request i. It never raises for one failed request."""
 
+    @abstractmethod
     def complete(self, requests: list[ChatRequest], progress: Any = None) -> list[Completion]:
         """`progress`: an optional tqdm-like object; `update(1)` is called per finished request."""
-        raise NotImplementedError
 
     def close(self) -> None:
         """Release connections / models."""

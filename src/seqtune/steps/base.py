@@ -7,6 +7,7 @@ be produced raises StepUnavailable with a stable reason key, which the pipeline 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -119,7 +120,7 @@ class StepContext:
             self._provider.close()
 
 
-class Step:
+class Step(ABC):
     name: ClassVar[str] = ""
     needs_input: ClassVar[bool] = True
     """Records without input are left unchanged when any step of the chain needs the input (paper rule)."""
@@ -130,15 +131,17 @@ class Step:
     def prepare(self, records: list[InstructionRecord]) -> None:
         """Batch work for a chunk of records before `target` is called on each of them."""
 
+    @abstractmethod
     def target(self, record: InstructionRecord) -> str:
-        raise NotImplementedError
+        """The expected intermediate text of this step for `record`."""
 
 
 class GeneratedTextStep(Step):
     """A step whose target a provider writes from the input (one chat request per distinct input)."""
 
+    @abstractmethod
     def system_prompt(self) -> str:
-        raise NotImplementedError
+        """The system prompt of this step's provider requests."""
 
     def wants_provider(self, record: InstructionRecord) -> bool:
         return True

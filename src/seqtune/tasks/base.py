@@ -8,6 +8,7 @@ fields a prediction record carries so that scoring needs neither data nor model)
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ class PromptSpec:
     """Text forced at the start of the response (the SIT (neg.) analysis); generation continues after it."""
 
 
-class Task:
+class Task(ABC):
     name: str = ""
     instruction: str = ""
     """The task's own (non-sequential) instruction; sequential variants put their steps before it."""
@@ -76,8 +77,9 @@ class Task:
             )
         return self.examples
 
+    @abstractmethod
     def read(self, source: str | None, **options: Any) -> list[Example]:
-        raise NotImplementedError
+        """Every example of the task from `source` (a local path or a hub id; None = the default source)."""
 
     def variant_names(self) -> list[str]:
         from seqtune.tasks.variants import variant_names
@@ -143,13 +145,13 @@ class Task:
 
     # ---- scoring (score) ----
 
+    @abstractmethod
     def extract_answer(self, text: str, prediction: dict) -> str | None:
         """The answer in the final segment `text`, or None when there is none (an invalid answer)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
         """Per-example answer metrics; must contain "correct" (False for answer None)."""
-        raise NotImplementedError
 
     def extra_metrics(self, response: str, correct: bool, prediction: dict, options: Any) -> dict[str, Any]:
         """Task-specific per-example metrics beyond the answer's (the probe's R / A / R+A)."""
