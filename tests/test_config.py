@@ -76,3 +76,13 @@ def test_dotted_overrides_reach_into_sections():
 
 def test_a_comma_alone_stays_one_list_item():
     assert build(ToyConfig, {"name": "x", "steps": ","}).steps == [","]
+
+
+def test_mapping_values_are_type_checked():
+    @dataclass
+    class Mixed:
+        mix: dict[str, float] = field(default_factory=dict)
+
+    assert build(Mixed, {"mix": {"sequential/zh": 4750}}).mix == {"sequential/zh": 4750.0}
+    with pytest.raises(ConfigError, match="mix.sequential/zh: expected float"):
+        build(Mixed, {"mix": {"sequential/zh": "many"}})

@@ -214,3 +214,29 @@ def test_text_answer_of_only_punctuation_is_invalid():
     assert extract_text_answer(" the ") is None
     assert extract_text_answer("。，") is None
     assert extract_text_answer("308.") == "308."
+
+
+@pytest.mark.parametrize("choices", [["A. x"], "A,B", [{"label": "A", "text": 3}]])
+def test_malformed_commonsense_qa_choices_are_a_record_error(choices, tmp_path):
+    import json
+
+    from seqtune.errors import RecordError
+    from seqtune.tasks import TASKS
+
+    record = {"id": "q", "answerKey": "A", "question": {"stem": "Why?", "choices": choices}}
+    path = tmp_path / "dev.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match="dev.jsonl:line 1: field 'choices'"):
+        TASKS.get("commonsense_qa")().load(str(path))
+
+
+def test_xquad_file_without_ids_is_a_one_line_error(tmp_path):
+    import json
+
+    from seqtune.errors import SeqtuneError
+    from seqtune.tasks import TASKS
+
+    document = {"data": [{"paragraphs": [{"context": "c", "qas": [{"question": "q?", "answers": []}]}]}]}
+    (tmp_path / "xquad.en.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(SeqtuneError, match="xquad.en.json: not in SQuAD v1.1 format"):
+        TASKS.get("xquad")().load(str(tmp_path), languages=["en"])

@@ -90,7 +90,8 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a mapping, got {value!r}")
-        return dict(value)
+        key_type, value_type = args or (Any, Any)
+        return {coerce(name, key_type, k): coerce(f"{name}.{k}", value_type, v) for k, v in value.items()}
     if annotation is Any:
         return value
     if annotation is bool:

@@ -6,14 +6,16 @@ model has random weights (seeded); training on the demo data is what gives it be
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
+SPEC_FILE = "tiny_spec.json"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ class TinySpec:
     num_key_value_heads: int = 2
     max_position_embeddings: int = 1024
     seed: int = 0
+
+
+def built_with(folder: str | Path, spec: TinySpec) -> bool:
+    """Whether `folder` holds a tiny model built with exactly `spec`."""
+    path = Path(folder) / SPEC_FILE
+    return path.is_file() and json.loads(path.read_text(encoding="utf-8")) == asdict(spec)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -81,6 +89,7 @@ def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = 
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True), encoding="utf-8")
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(staging, folder)

@@ -94,19 +94,25 @@ class CommonsenseQA(Task):
 
     def _example(self, record: dict, source: str, location: str) -> Example:
         question = record.get("question")
+        bad_choices = RecordError(
+            source, location, "bad_choices", "choices must be label/text strings", field="choices"
+        )
         if isinstance(question, dict):  # original format: question.stem, question.choices[{label, text}]
             stem = question.get("stem")
-            choices = {c.get("label"): c.get("text") for c in question.get("choices") or []}
+            raw = question.get("choices") or []
+            if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+                raise bad_choices
+            choices = {c.get("label"): c.get("text") for c in raw}
         else:  # hub format: question, choices.label[], choices.text[]
             stem = question
             raw = record.get("choices") or {}
+            if not isinstance(raw, dict):
+                raise bad_choices
             choices = dict(zip(raw.get("label") or [], raw.get("text") or [], strict=False))
         if not isinstance(stem, str) or not stem.strip():
             raise RecordError(source, location, "missing_field", "missing question text", field="question")
         if not choices or not all(isinstance(k, str) and isinstance(v, str) for k, v in choices.items()):
-            raise RecordError(
-                source, location, "bad_choices", "choices must be label/text strings", field="choices"
-            )
+            raise bad_choices
         gold = record.get("answerKey")
         if gold not in choices:
             raise RecordError(

@@ -81,11 +81,14 @@ class XQuAD(Task):
             return {}
         document = read_json(path)
         questions = {}
-        for article in document.get("data", []) if isinstance(document, dict) else []:
-            for paragraph in article.get("paragraphs", []):
-                for qa in paragraph.get("qas", []):
-                    answers = [a["text"] for a in qa.get("answers", []) if isinstance(a.get("text"), str)]
-                    questions[qa["id"]] = (paragraph["context"], qa["question"], answers)
+        try:
+            for article in document.get("data", []) if isinstance(document, dict) else []:
+                for paragraph in article.get("paragraphs", []):
+                    for qa in paragraph.get("qas", []):
+                        answers = [a["text"] for a in qa.get("answers", []) if isinstance(a.get("text"), str)]
+                        questions[qa["id"]] = (paragraph["context"], qa["question"], answers)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SeqtuneError(f"{path}: not in SQuAD v1.1 format (missing or wrong {exc})") from None
         if not questions:
             raise SeqtuneError(f"{path}: no SQuAD-format questions (data[].paragraphs[].qas[])")
         return questions

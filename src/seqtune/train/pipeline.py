@@ -169,18 +169,20 @@ def _base_model(config: TrainConfig, out: Path, state) -> str:
     """The model path or hub id; for `tiny`, a tiny Llama built (once, by the main process) from the data."""
     if config.model != "tiny":
         return config.model
+    from seqtune.tiny_model import built_with
+
     folder = out / TINY_BASE
     with state.main_process_first():
-        if state.is_main_process and not (folder / "config.json").is_file():
+        # a base built with other tiny_* settings (an earlier run in the same folder) is rebuilt
+        if state.is_main_process and not built_with(folder, _tiny_spec(config)):
             build_tiny_base(config, folder)
     return str(folder.resolve())
 
 
-def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
-    """The tiny Llama of `config` (tiny_* fields), its tokenizer trained on the texts of `config.data`."""
-    from seqtune.tiny_model import TinySpec, build_tiny_model
+def _tiny_spec(config: TrainConfig):
+    from seqtune.tiny_model import TinySpec
 
-    spec = TinySpec(
+    return TinySpec(
         vocab_size=config.tiny_vocab_size,
         hidden_size=config.tiny_hidden_size,
         intermediate_size=config.tiny_hidden_size * 11 // 4,
@@ -188,7 +190,13 @@ def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
         max_position_embeddings=max(1024, config.cutoff_len),
         seed=config.seed,
     )
-    return build_tiny_model(folder, _texts_for_tokenizer(config), spec)
+
+
+def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
+    """The tiny Llama of `config` (tiny_* fields), its tokenizer trained on the texts of `config.data`."""
+    from seqtune.tiny_model import build_tiny_model
+
+    return build_tiny_model(folder, _texts_for_tokenizer(config), _tiny_spec(config))
 
 
 def _texts_for_tokenizer(config: TrainConfig) -> list[str]:
