@@ -199,6 +199,8 @@ def add_config_arguments(
         help_text = helps.get(f.name, "")
         if default not in (None, "", [], {}) and f.default is not dataclasses.MISSING:
             help_text += f" [default: {default}]"
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            help_text += " [required]"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -215,11 +217,16 @@ def add_config_arguments(
 
 def _metavar(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+    if origin in (Union, types.UnionType) and len(args) == 1:
+        return _metavar(args[0])
     if origin is Literal:
-        return "{" + ",".join(str(a) for a in typing.get_args(annotation)) + "}"
+        return "{" + ",".join(str(a) for a in args) + "}"
     if origin is list:
         return "A,B,..."
-    return "VALUE"
+    if origin is dict:
+        return "{K: V}"
+    return {int: "N", float: "X", str: "TEXT"}.get(annotation, "VALUE")
 
 
 def config_from_args(cls: type[C], namespace: argparse.Namespace, *, positional: str | None = None) -> C:
