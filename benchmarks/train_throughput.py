@@ -168,7 +168,7 @@ def run_arm(name, model_dir, data_path, *, batching, micro_batch, global_batch, 
     )
     return {
         "arm": name,
-        "batching": batching,
+        "batching": run.config.batching,  # as resolved: auto → padding_free or grouped
         "micro_batch": micro_batch,
         "accumulation": run.accumulation,
         "timed_steps": steps - warmup,
@@ -249,11 +249,22 @@ def main() -> None:
                 "b_seqtune",
                 folder / "model",
                 folder / "data.jsonl",
-                batching="padding_free",
+                batching="auto",  # the default: padding_free with flash attention, else grouped
                 micro_batch=args.micro_batch,
                 **common,
             ),
         ]
+        other = "grouped" if arms[1]["batching"] == "padding_free" else "padding_free"
+        arms.append(
+            run_arm(
+                f"c_{other}",
+                folder / "model",
+                folder / "data.jsonl",
+                batching=other,
+                micro_batch=args.micro_batch,
+                **common,
+            )
+        )
     peak = measured_matmul_peak(device, dtype)
     mean_len = tokenization["mean_len"]
     # forward 2N + backward (activation gradients only; the base is frozen) 2N, plus causal attention

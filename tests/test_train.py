@@ -169,7 +169,7 @@ def test_trainer_eval_loss_is_the_same_for_every_batching(tiny_model, tmp_path):
 
     losses = {}
     # one eval batch each, so that the three average the same tokens (the trainer averages per batch)
-    for batching in ("padded", "padding_free", "packed"):
+    for batching in ("padded", "padding_free", "packed", "grouped"):
         cfg = config(
             tiny_model,
             tmp_path / batching,
@@ -181,6 +181,23 @@ def test_trainer_eval_loss_is_the_same_for_every_batching(tiny_model, tmp_path):
         losses[batching] = prepare(cfg).trainer.evaluate()["eval_loss"]
     assert losses["padding_free"] == pytest.approx(losses["padded"], abs=1e-5)
     assert losses["packed"] == pytest.approx(losses["padded"], abs=1e-5)
+    assert losses["grouped"] == pytest.approx(losses["padded"], abs=1e-5)
+
+
+def test_auto_batching_is_padding_free_only_with_flash_attention(tiny_model, tmp_path):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from seqtune.train.pipeline import prepare
+    from seqtune.train.presets import resolve_batching
+
+    assert resolve_batching("auto", "flash_attention_2") == "padding_free"
+    assert resolve_batching("auto", "sdpa") == "grouped"
+    assert resolve_batching("packed", "sdpa") == "packed"
+    run = prepare(config(tiny_model, tmp_path / "auto", batching="auto"))
+    assert run.config.batching == "grouped"  # on the CPU: sdpa
+    assert isinstance(run.trainer._get_train_sampler(), LengthGroupedSampler)
+    padded = prepare(config(tiny_model, tmp_path / "padded", batching="padded"))
+    assert not isinstance(padded.trainer._get_train_sampler(), LengthGroupedSampler)
 
 
 # ---- full training runs ----

@@ -63,10 +63,14 @@ class TrainConfig:
     """Restore the checkpoint with the lowest dev loss at the end (needs a dev split)."""
     save_total_limit: int = 3
     """Most checkpoints kept on disk (the best one is always kept)."""
-    batching: Literal["padding_free", "packed", "padded"] = "padding_free"
+    batching: Literal["auto", "padding_free", "grouped", "packed", "padded"] = "auto"
     """`padding_free`: each micro-batch is one flattened row with per-example positions (no padding, no attention
-    across examples, same examples per step as the paper); `packed`: TRL best-fit packing into rows of cutoff_len
-    tokens (a step then counts rows, not examples); `padded`: the reference code's padding to the longest."""
+    across examples, same examples per step as the paper) — cheap with flash attention, which skips the other
+    examples, costly with sdpa, which attends over the whole row under a block-diagonal mask; `grouped`: padded
+    micro-batches of similar lengths (transformers' length-grouped sampler), so little padding and plain
+    attention; `packed`: TRL best-fit packing into rows of cutoff_len tokens (a step then counts rows, not
+    examples); `padded`: the reference code's padding to the longest in a random micro-batch.
+    `auto`: padding_free with flash attention, else grouped."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, about 30% slower."""
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

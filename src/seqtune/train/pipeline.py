@@ -25,8 +25,10 @@ from seqtune.train.data import TokenizedSplit, read_pairs, split_dev, to_dataset
 from seqtune.train.model_card import write_model_card
 from seqtune.train.presets import (
     accumulation_steps,
+    length_grouping,
     lora_targets,
     resolve_attention,
+    resolve_batching,
     resolve_precision,
     tensorboard_available,
 )
@@ -99,6 +101,8 @@ def prepare(config: TrainConfig) -> TrainingRun:
 
     # cpu=True is what makes accelerate treat a torchrun/accelerate launch without GPUs as multi-process (gloo)
     state = PartialState(cpu=not torch.cuda.is_available())
+    config.attn_implementation = resolve_attention(config.attn_implementation)
+    config.batching = resolve_batching(config.batching, config.attn_implementation)
     precision = resolve_precision(config.precision)
     accumulation = accumulation_steps(config.global_batch_size, config.micro_batch_size, state.num_processes)
     template = get_template(config.template)
@@ -238,7 +242,7 @@ def _load_model(base_model: str, config: TrainConfig, precision: str):
     return AutoModelForCausalLM.from_pretrained(
         base_model,
         dtype=dtype,
-        attn_implementation=resolve_attention(config.attn_implementation),
+        attn_implementation=config.attn_implementation,
         trust_remote_code=config.trust_remote_code,
         use_safetensors=True,
     )
@@ -287,6 +291,7 @@ def sft_config(config: TrainConfig, precision: str, accumulation: int, checkpoin
         padding_free=config.batching == "padding_free",
         packing=config.batching == "packed",
         packing_strategy="bfd",
+        **length_grouping(config.batching == "grouped"),
         shuffle_dataset=False,  # the trainer's seeded sampler shuffles every epoch
         completion_only_loss=None,  # labels come pre-masked from data.build_example
         eval_strategy="steps" if evaluate else "no",

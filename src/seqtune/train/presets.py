@@ -85,6 +85,28 @@ def resolve_attention(requested: str) -> str:
     return "sdpa"
 
 
+def resolve_batching(requested: str, attention: str) -> str:
+    """`auto` → padding_free where flash attention keeps the examples of a flattened row apart at no cost, else
+    grouped: sdpa would compute attention over the whole row (quadratic in its length) and mask most of it."""
+    if requested != "auto":
+        return requested
+    return "padding_free" if attention.startswith("flash_attention") else "grouped"
+
+
+def length_grouping(enabled: bool) -> dict:
+    """SFTConfig keyword for transformers' length-grouped sampler (its name changed across versions)."""
+    if not enabled:
+        return {}
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
+
+
 def tensorboard_available() -> bool:
     import importlib.util
 
