@@ -85,7 +85,7 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     import os
     import stat
 
-    from seqtune.records import _UMASK
+    from seqtune.records import usual_mode
 
     write_jsonl(tmp_path / "a.jsonl", [{"a": 1}])
-    assert stat.S_IMODE(os.stat(tmp_path / "a.jsonl").st_mode) == 0o666 & ~_UMASK
+    assert stat.S_IMODE(os.stat(tmp_path / "a.jsonl").st_mode) == usual_mode(directory=False) != 0o600

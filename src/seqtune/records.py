@@ -126,6 +126,11 @@ def iter_json_records(path: str | Path, policy: ErrorPolicy | None = None) -> It
         raise SeqtuneError(f"{path}: the file holds no records")
 
 
+def usual_mode(*, directory: bool) -> int:
+    """The mode a new file or folder gets under the process umask (temporary ones are created private)."""
+    return (0o777 if directory else 0o666) & ~_UMASK
+
+
 def looks_like_path(source: str) -> bool:
     """A source written as a path (not an `owner/name` hub id): a missing one is a typo, not a hub request."""
     return (
@@ -194,7 +199,7 @@ def atomic_write(path: str | Path, *, binary: bool = False) -> Iterator[IO]:
             yield stream
         with open(tmp_name, "rb") as written:  # on disk before it takes the final name
             os.fsync(written.fileno())
-        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual mode
+        os.chmod(tmp_name, usual_mode(directory=False))  # mkstemp makes 0600 files
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

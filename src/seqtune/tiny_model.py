@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from seqtune.records import usual_mode
+
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 SPEC_FILE = "tiny_spec.json"
 
@@ -87,6 +89,7 @@ def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = 
     # saved beside the target and renamed, so an interrupted build never leaves a half-written model behind
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    os.chmod(staging, usual_mode(directory=True))  # mkdtemp makes a private folder
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True), encoding="utf-8")
