@@ -131,11 +131,7 @@ def reusable(saved: dict | None, fresh: dict) -> bool:
 
 def load_task(config: GenerateConfig):
     task = TASKS.get(config.task)()
-    examples = task.load(config.data, limit=config.limit, **config.task_options)
-    if not examples:
-        raise SeqtuneError(
-            f"task '{config.task}': no examples loaded from {config.data or 'the default data'}"
-        )
+    examples = task.load(config.data, limit=config.limit, **config.task_options)  # raises when empty
     known = task.variant_names()
     variants = config.variants or known
     unknown = [v for v in variants if v not in known]
