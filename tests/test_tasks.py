@@ -8,7 +8,6 @@ import pytest
 from seqtune.errors import ConfigError, RecordError, SeqtuneError
 from seqtune.steps.base import verbalizations
 from seqtune.tasks import TASKS
-from seqtune.tasks.commonsense_qa import extract_choice
 from seqtune.tasks.variants import parse_variant
 
 SAMPLES = Path(__file__).resolve().parents[1] / "src" / "seqtune" / "samples"
@@ -70,7 +69,15 @@ def test_commonsense_qa_bad_record_names_file_line_and_field(tmp_path):
 
 def test_variant_names_and_parsing():
     names = csqa(5).variant_names()
-    assert names[:5] == ["plain", "repeat", "repeat-unseen", "repeat-neg", "repeat-unseen-neg"]
+    assert names[:7] == [
+        "plain",
+        "repeat",
+        "repeat-unseen",
+        "repeat-unseen2",
+        "repeat-unseen3",
+        "repeat-neg",
+        "repeat-unseen-neg",
+    ]
     assert "translate" not in names  # CommonsenseQA is English
     assert "translate-unseen" in TASKS.get("xquad")().variant_names()
     assert parse_variant("paraphrase_repeat_paraphrase-unseen-neg").steps == (
@@ -78,7 +85,7 @@ def test_variant_names_and_parsing():
         "repeat",
         "paraphrase",
     )
-    for bad in ("plain-neg", "repeat-neg-unseen", "nonsense"):
+    for bad in ("plain-neg", "repeat-neg-unseen", "nonsense", "repeat-unseen4", "repeat-unseen2-neg"):
         with pytest.raises(ConfigError):
             parse_variant(bad)
 
@@ -183,39 +190,6 @@ def test_generic_jsonl_task(tmp_path):
         task.load(None)
 
 
-@pytest.mark.parametrize(
-    "text,letter",
-    [
-        ("A", "A"),
-        ("(B)", "B"),
-        ("C.", "C"),
-        ("D) mall", "D"),
-        ("The answer is B.", "B"),
-        ("Answer: C", "C"),
-        ("library", "B"),
-        ("I would go to the library.", "B"),
-        ("New York!", "E"),
-        ("A bank", "A"),  # by its text, not by the article "A"
-        ("bank or mall", None),  # two choices named: no answer
-        ("I do not know", None),
-        ("", None),
-        ("F", None),  # not a choice
-    ],
-)
-def test_extract_choice(text, letter):
-    choices = {"A": "bank", "B": "library", "C": "department store", "D": "mall", "E": "new york"}
-    assert extract_choice(text, choices) == letter
-
-
-def test_text_answer_of_only_punctuation_is_invalid():
-    from seqtune.tasks._text_answers import extract_text_answer
-
-    assert extract_text_answer("....") is None
-    assert extract_text_answer(" the ") is None
-    assert extract_text_answer("。，") is None
-    assert extract_text_answer("308.") == "308."
-
-
 @pytest.mark.parametrize("choices", [["A. x"], "A,B", [{"label": "A", "text": 3}]])
 def test_malformed_commonsense_qa_choices_are_a_record_error(choices, tmp_path):
     import json
@@ -240,3 +214,45 @@ def test_xquad_file_without_ids_is_a_one_line_error(tmp_path):
     (tmp_path / "xquad.en.json").write_text(json.dumps(document), encoding="utf-8")
     with pytest.raises(SeqtuneError, match="xquad.en.json: not in SQuAD v1.1 format"):
         TASKS.get("xquad")().load(str(tmp_path), languages=["en"])
+
+
+def test_the_sit_authors_evaluation_files_are_read(tmp_path):
+    """Their files carry no ids: an example's id is its position, which `backend=responses` matches."""
+    import json
+
+    from seqtune.tasks import TASKS
+
+    csqa = {
+        "instruction": "Select the correct choice to answer the question in the input",
+        "input": "Question: Where do you keep milk cold?\nChoices: A:fridge, B:oven, C:shelf",
+        "output": "A",
+    }
+    (tmp_path / "csqa.json").write_text(json.dumps([csqa, {**csqa, "output": "C"}]), encoding="utf-8")
+    examples = TASKS.get("commonsense_qa")().load(str(tmp_path / "csqa.json"))
+    assert [(e.id, e.gold) for e in examples] == [("0", "A"), ("1", "C")]
+    assert examples[0].question == "Where do you keep milk cold?\nA. fridge\nB. oven\nC. shelf"
+    assert examples[0].meta["choices"] == {"A": "fridge", "B": "oven", "C": "shelf"}
+
+    for lang, passage, answer in (
+        ("de", "Die Panther gaben nur 308 Punkte ab.", "308 Punkte"),
+        ("en", "308 points.", "308"),
+    ):
+        record = {"instruction": "Answer", "input": f"Passage: {passage}\nQuestion: ?", "output": answer}
+        (tmp_path / f"xquad_{lang}.json").write_text(json.dumps([record]), encoding="utf-8")
+    (example,) = TASKS.get("xquad")().load(str(tmp_path / "xquad_de.json"))
+    assert (example.id, example.lang, example.gold) == ("de/0", "de", ["308 Punkte"])
+    assert example.meta["english_answers"] == [
+        "308"
+    ]  # paired by position: the English gold of translate prompts
+
+
+def test_the_three_unseen_templates_are_three_different_unseen_phrasings():
+    from seqtune.steps.base import verbalizations
+    from seqtune.tasks.variants import sequential_instruction
+
+    unseen = {v.id for v in verbalizations("repeat", "unseen")}
+    templates = [
+        sequential_instruction(parse_variant(v), "Answer.")[1]
+        for v in ("repeat-unseen", "repeat-unseen2", "repeat-unseen3")
+    ]
+    assert len(set(templates)) == 3 and set(templates) <= unseen

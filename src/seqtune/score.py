@@ -17,31 +17,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from seqtune import layout
 from seqtune.config import to_dict
 from seqtune.errors import ConfigError, RecordError, SeqtuneError
 from seqtune.manifest import write_manifest
 from seqtune.metrics import METRICS_VERSION
-from seqtune.metrics.following import FollowingThresholds, step_done
-from seqtune.metrics.rouge import rouge_l
+from seqtune.metrics.following import FollowingThresholds
 from seqtune.records import ErrorPolicy, iter_json_records, write_json, write_jsonl
+from seqtune.tasks.base import expected_texts
 
 log = logging.getLogger(__name__)
-
-PREDICTIONS_FILE = "predictions.jsonl"
-SCORES_FILE = "scores.jsonl"
-SUMMARY_FILE = "summary.json"
-# Per-example numeric metrics that are averaged into the summary when a task produces them.
-_MEAN_KEYS = (
-    "correct",
-    "followed",
-    "valid",
-    "exact_match",
-    "f1",
-    "answer_contained",
-    "repeated",
-    "answered",
-    "repeated_and_answered",
-)
 
 
 @dataclass
@@ -49,15 +34,17 @@ class ScoreConfig:
     predictions: list[str]
     """predictions.jsonl files written by `seqtune generate`, or folders holding one."""
     output: str = ""
-    """Folder for scores.jsonl, summary.json and manifest.json; empty = the folder of the first predictions file."""
-    output_format: Literal["newline", "labelled"] = "newline"
-    """Layout of sequential responses: newline (the paper: one part per line group) or labelled ("Repetition:")."""
-    answer_fallback: bool = True
-    """When a response is too short to hold every step, read the answer from its last line (following still fails)."""
-    repeat_min_rouge_l: float = 0.5
-    """A repeat segment counts as done at this ROUGE-L F against the input or above."""
+    """Folder for scores.jsonl, summary.json and scores.jsonl.manifest.json; empty = the folder of the first predictions
+    file."""
+    repeat_min_rouge_l: float = 0.8
+    """A repetition is faithful at this ROUGE-L F against the input or above (near-verbatim)."""
     paraphrase_min_rouge_l: float = 0.2
-    """A paraphrase segment counts as done at this ROUGE-L F against the input or above."""
+    """A paraphrase is faithful from this ROUGE-L F against the input (it is about the input) ..."""
+    paraphrase_max_rouge_l: float = 0.9
+    """... while less than this share of its tokens are copied from the input (ROUGE-L precision; a copy is not
+    a paraphrase)."""
+    translation_min_rouge_l: float = 0.3
+    """A translation is faithful from this ROUGE-L F against the reference English input (where known)."""
     bertscore: bool = False
     """Also compute BERTScore of each intermediate segment against its expected text (slow; loads a model)."""
     bertscore_model: str = ""
@@ -72,126 +59,45 @@ class ScoreConfig:
     def validate(self) -> None:
         if not self.predictions:
             raise ConfigError("score: give at least one predictions file")
-        for name in ("repeat_min_rouge_l", "paraphrase_min_rouge_l"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name}: must be between 0 and 1, got {getattr(self, name)}")
+        for name in _THRESHOLDS:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also false for NaN
+                raise ConfigError(f"{name}: must be between 0 and 1, got {value}")
         if self.bertscore_layers < 1 or self.bertscore_batch_size < 1:
             raise ConfigError("bertscore_layers and bertscore_batch_size must be at least 1")
 
     def options(self) -> ScoreOptions:
-        thresholds = FollowingThresholds(
-            repeat_min_rouge_l=self.repeat_min_rouge_l, paraphrase_min_rouge_l=self.paraphrase_min_rouge_l
-        )
-        return ScoreOptions(self.output_format, self.answer_fallback, thresholds)
+        return ScoreOptions(FollowingThresholds(**{name: getattr(self, name) for name in _THRESHOLDS}))
+
+
+_THRESHOLDS = (
+    "repeat_min_rouge_l",
+    "paraphrase_min_rouge_l",
+    "paraphrase_max_rouge_l",
+    "translation_min_rouge_l",
+)
 
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    """What per-example scoring needs from the config."""
+    """What per-example scoring (`Task.score`) needs from the config."""
 
-    fmt: str = "newline"
-    answer_fallback: bool = True
     thresholds: FollowingThresholds = field(default_factory=FollowingThresholds)
-
-
-# ---- one prediction ----
-
-
-def full_response(prediction: dict) -> str:
-    """The response as the model 'said' it: generate stores only what the model wrote, so a forced start
-    (-neg variants, `response_prefix`) is put back in front."""
-    return (prediction.get("response_prefix") or "") + (prediction.get("response") or "")
-
-
-def expected_texts(prediction: dict) -> list[str]:
-    """One expected text per step ("" where unknown)."""
-    steps = prediction.get("steps") or []
-    return ([*(prediction.get("expected") or []), *[""] * len(steps)])[: len(steps)]
-
-
-def _last_line(text: str) -> str:
-    """Answers are one line; when a final segment has several, the answer is the last non-empty one."""
-    return next((line for line in reversed(text.split("\n")) if line.strip()), "")
-
-
-def _line_count(text: str) -> int | None:
-    return text.count("\n") + 1 if text else None
-
-
-def score_prediction(task: Any, prediction: dict, options: ScoreOptions) -> dict:
-    """The score record of one prediction: answer, correctness, following, per-step similarity."""
-    from seqtune.parse import parse_response
-
-    steps = list(prediction.get("steps") or [])
-    expected = expected_texts(prediction)
-    source = prediction.get("question") or ""
-    response = full_response(prediction)
-    # a step's segment spans as many lines as its expected text; unknown ones (paraphrase) share what is left
-    spans = [_line_count(text) for text in expected]
-    parsed = parse_response(response, steps, options.fmt, segment_lines=spans)
-
-    answer_line, answer_from = _last_line(parsed.final), "final"
-    if not answer_line.strip() and options.answer_fallback:
-        # only what the model wrote: the last line of a forced prefix (-neg) is not the model's answer
-        answer_line, answer_from = _last_line(prediction.get("response") or ""), "last_line"
-    answer = task.extract_answer(answer_line, prediction) if answer_line.strip() else None
-    invalid_reason = None
-    if answer is None:
-        invalid_reason = (
-            "empty_response"
-            if not response.strip()
-            else "no_answer_line"
-            if not answer_line.strip()
-            else "unparseable_answer"
-        )
-        answer_from = None
-    metrics = task.answer_metrics(answer, prediction)
-    correct = answer is not None and bool(metrics.pop("correct"))
-
-    checks = [
-        step_done(step, segment, source, options.thresholds)
-        for step, segment in zip(steps, parsed.segments, strict=True)
-    ]
-    followed = parsed.complete and answer_from == "final" and all(checks)
-    record = {
-        "id": prediction["id"],
-        "task": prediction["task"],
-        "variant": prediction["variant"],
-        "lang": prediction.get("lang", "en"),
-        "template": prediction.get("template", ""),
-        "gold": prediction.get("gold"),
-        "answer": answer,
-        "valid": answer is not None,
-        "invalid_reason": invalid_reason,
-        "answer_from": answer_from,
-        "correct": correct,
-        **metrics,
-        "followed": followed,
-        "steps": steps,
-        "step_done": checks,
-        "parse_fallback": parsed.fallback,
-        "segments": parsed.segments,
-        "final": parsed.final,
-        "rouge_l": [
-            rouge_l(text, segment).fmeasure if text else None
-            for text, segment in zip(expected, parsed.segments, strict=True)
-        ],
-        "input_length": len(source),
-    }
-    record.update(task.extra_metrics(response, correct, prediction, options))
-    return record
 
 
 # ---- the stage ----
 
 
 def _prediction_files(paths: list[str]) -> list[Path]:
-    files = []
+    files: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        path = path / PREDICTIONS_FILE if path.is_dir() else path
+        path = path / layout.PREDICTIONS if path.is_dir() else path
         if not path.is_file():
             raise SeqtuneError(f"{path}: no such predictions file")
+        twin = next((seen for seen in files if seen.samefile(path)), None)
+        if twin is not None:
+            raise SeqtuneError(f"{path}: given twice (also as {twin}); each predictions file is scored once")
         files.append(path)
     return files
 
@@ -203,8 +109,9 @@ def _check_prediction(record: dict, source: str, location: str) -> None:
             raise RecordError(
                 source, location, "missing_field", "missing or not a non-empty string", field=name
             )
-    if record.get("response") is not None and not isinstance(record["response"], str):
-        raise RecordError(source, location, "wrong_type", "expected a string", field="response")
+    for name in ("response", "response_prefix", "question"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            raise RecordError(source, location, "wrong_type", "expected a string", field=name)
     if "gold" not in record:
         raise RecordError(
             source,
@@ -220,60 +127,94 @@ def _check_prediction(record: dict, source: str, location: str) -> None:
         raise RecordError(source, location, "wrong_type", "expected a list of strings", field="expected")
 
 
-def run_score(config: ScoreConfig) -> dict[str, Any]:
-    """Score every prediction file; returns the counts (also written to manifest.json)."""
+def _group_key(prediction: dict) -> tuple:
+    return (
+        prediction.get("model", ""),
+        prediction.get("adapter") or "",
+        prediction["task"],
+        prediction["variant"],
+    )
+
+
+def _checked_task(
+    prediction: dict, tasks: dict[str, Any], seen: dict[tuple, str], source: str, location: str
+):
+    """The prediction's task, once the record is known to be one of its predictions and not a repeat."""
     from seqtune.tasks import TASKS
 
-    started = time.time()
+    _check_prediction(prediction, source, location)
+    name = prediction["task"]
+    if name not in tasks:
+        tasks[name] = TASKS.get(name)()
+    problem = tasks[name].check_prediction(prediction)
+    if problem:
+        raise RecordError(source, location, "wrong_task", problem[1], field=problem[0])
+    here = f"{source}:{location}"
+    first = seen.setdefault((*_group_key(prediction), prediction["id"]), here)
+    if first != here:
+        raise RecordError(
+            source, location, "duplicate", f"id {prediction['id']!r} already at {first}", field="id"
+        )
+    return tasks[name]
+
+
+def run_score(config: ScoreConfig) -> dict[str, Any]:
+    """Score every prediction file; returns the counts (also written to the manifest of scores.jsonl)."""
     files = _prediction_files(config.predictions)
     output = Path(config.output) if config.output else files[0].parent
+    for name in (layout.SCORES, layout.SUMMARY):
+        layout.refuse_output_that_is_input(output / name, files)
+    with layout.locked(output, "seqtune score"):
+        return _score(config, files, output)
+
+
+def _score(config: ScoreConfig, files: list[Path], output: Path) -> dict[str, Any]:
+    started = time.time()
     options = config.options()
     policy = ErrorPolicy(config.on_error)
     tasks: dict[str, Any] = {}
+    seen: dict[tuple, str] = {}
     scores: list[dict] = []
     expected: list[list[str]] = []  # kept aside for BERTScore; scores.jsonl does not repeat the inputs
     groups: dict[tuple, dict] = {}
     read = 0
     for path in files:
-        for location, prediction in iter_json_records(path, policy):
+        for location, prediction in iter_json_records(path, policy, types={"meta": dict}):
             read += 1
             try:
-                _check_prediction(prediction, str(path), location)
+                task = _checked_task(prediction, tasks, seen, str(path), location)
             except RecordError as error:
                 policy.handle(error)
                 continue
-            name = prediction["task"]
-            if name not in tasks:
-                tasks[name] = TASKS.get(name)()
-            record = tasks[name].score(prediction, options)
-            key = (prediction.get("model", ""), prediction.get("adapter") or "", name, prediction["variant"])
-            groups.setdefault(key, {"decoding": prediction.get("decoding") or {}, "records": []})[
-                "records"
-            ].append(record)
+            record = task.score(prediction, options)
+            group = groups.setdefault(
+                _group_key(prediction), {"decoding": prediction.get("decoding") or {}, "records": []}
+            )
+            group["records"].append(record)
             scores.append(record)
             expected.append(expected_texts(prediction))
     if not scores:
         raise SeqtuneError("score: no prediction could be scored" + _skip_note(policy))
     bertscore_label = _add_bertscore(scores, expected, config) if config.bertscore else None
-    definitions = metric_definitions(options, bertscore_label)
-    summaries = [summarize(key, group, definitions) for key, group in sorted(groups.items())]
-    write_jsonl(output / SCORES_FILE, scores)
-    write_json(output / SUMMARY_FILE, summaries)
+    summaries = [
+        summarize(key, group, tasks[key[2]], metric_definitions(tasks[key[2]], options, bertscore_label))
+        for key, group in sorted(groups.items())
+    ]
+    write_jsonl(output / layout.SCORES, scores)
+    write_json(output / layout.SUMMARY, summaries)
     counts = {
         "read": read,
         "scored": len(scores),
         "skipped": dict(sorted(policy.skipped.items())),
         "groups": len(summaries),
     }
-    # generate's manifest.json usually sits in the same folder; keep it
     write_manifest(
-        output,
+        output / layout.SCORES,
         stage="score",
         config=to_dict(config),
         started=started,
         inputs=files,
         counts=counts,
-        name="score_manifest.json",
     )
     log.info(
         "scored %d predictions in %d group(s) → %s%s", len(scores), len(summaries), output, _skip_note(policy)
@@ -319,20 +260,8 @@ def _mean(values: list[float]) -> float | None:
     return round(math.fsum(values) / len(values), 6) if values else None
 
 
-def _means(records: list[dict]) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"n": len(records)}
-    for key in _MEAN_KEYS:
-        values = [float(record[key]) for record in records if key in record]
-        if values:
-            metrics[_SUMMARY_NAMES.get(key, key)] = _mean(values)
-    return metrics
-
-
-_SUMMARY_NAMES = {"correct": "accuracy", "followed": "following_rate", "valid": "valid_rate"}
-
-
 def _per_step(records: list[dict], key: str) -> list[dict[str, Any]]:
-    """Mean of a per-step list (rouge_l, bertscore, step_done) over the records that have a value there."""
+    """Mean of a per-step list (faithful, rouge_l, ...) over the records that have a value there."""
     positions: dict[int, list[float]] = defaultdict(list)
     names: dict[int, str] = {}
     for record in records:
@@ -343,14 +272,35 @@ def _per_step(records: list[dict], key: str) -> list[dict[str, Any]]:
     return [{"step": names[i], "mean": _mean(positions[i]), "n": len(positions[i])} for i in sorted(names)]
 
 
-def summarize(key: tuple, group: dict, definitions: dict[str, Any]) -> dict[str, Any]:
-    model, adapter, task, variant = key
+def _aggregate(records: list[dict], metrics: tuple, *, per_step: bool) -> dict[str, Any]:
+    """The task's declared metrics over `records`: means of per-example fields, per-step means where asked."""
+    values: dict[str, Any] = {"n": len(records)}
+    for metric in metrics:
+        if metric.per_step:
+            if per_step and any(metric.field in record for record in records):
+                values[metric.name] = _per_step(records, metric.field)
+            continue
+        present = [float(record[metric.field]) for record in records if record.get(metric.field) is not None]
+        if present:
+            values[metric.name] = _mean(present)
+    return values
+
+
+def _gold_in_use(records: list[dict]) -> str:
+    """ "english" when non-English examples were scored against the English gold, "passage" when against their
+    own language's, "" for tasks with one gold."""
+    kinds = {
+        record["gold_lang"] == "en" for record in records if "gold_lang" in record and record["lang"] != "en"
+    }
+    if not kinds:
+        return "passage" if any("gold_lang" in record for record in records) else ""
+    return "english" if kinds == {True} else "passage" if kinds == {False} else "mixed"
+
+
+def summarize(key: tuple, group: dict, task: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    model, adapter, task_name, variant = key
     records = group["records"]
-    metrics = _means(records)
-    metrics["step_done"] = _per_step(records, "step_done")
-    metrics["rouge_l"] = _per_step(records, "rouge_l")
-    if any("bertscore" in record for record in records):
-        metrics["bertscore"] = _per_step(records, "bertscore")
+    metrics = _aggregate(records, task.all_metrics(), per_step=True)
     metrics["invalid_reasons"] = dict(
         sorted(Counter(r["invalid_reason"] for r in records if r["invalid_reason"]).items())
     )
@@ -358,32 +308,28 @@ def summarize(key: tuple, group: dict, definitions: dict[str, Any]) -> dict[str,
     for record in records:
         by_lang[record["lang"]].append(record)
     return {
-        "task": task,
+        "task": task_name,
         "variant": variant,
         "model": model,
         "adapter": adapter or None,
         "decoding": group["decoding"],
         "template": records[0]["template"],
         "n": len(records),
+        "gold": _gold_in_use(records),
         "metrics": metrics,
-        "by_lang": {lang: _means(items) for lang, items in sorted(by_lang.items())},
+        "by_lang": {
+            lang: _aggregate(items, task.all_metrics(), per_step=False)
+            for lang, items in sorted(by_lang.items())
+        },
         "metric_definitions": definitions,
     }
 
 
-def metric_definitions(options: ScoreOptions, bertscore_label: str | None) -> dict[str, Any]:
+def metric_definitions(task: Any, options: ScoreOptions, bertscore_label: str | None) -> dict[str, Any]:
     """What the numbers mean, written into every summary so reports can name (and refuse to mix) definitions."""
-    return {
-        "version": METRICS_VERSION,
-        "accuracy": "share of predictions whose extracted answer is correct (CSQA: choice letter; text tasks: "
-        "SQuAD exact match); invalid answers count as wrong",
-        "exact_match": "SQuAD v1.1 exact match after normalization (Unicode punctuation removed), max over golds",
-        "f1": "SQuAD v1.1 token F1, characters as tokens for CJK/Thai-like scripts, max over golds",
-        "answer_contained": "the paper's lenient accuracy: normalized gold inside the answer or answer inside gold",
-        "following_rate": "every step segment non-empty and passing its check, and the final answer parses",
-        "following_thresholds": asdict(options.thresholds),
-        "rouge_l": "ROUGE-L F of each segment vs its expected text, Unicode-aware tokens (= rouge_score on English)",
-        "bertscore_model": bertscore_label,
-        "output_format": options.fmt,
-        "answer_fallback": options.answer_fallback,
-    }
+    definitions: dict[str, Any] = {"version": METRICS_VERSION, "accuracy": task.accuracy_definition}
+    for metric in task.all_metrics():
+        definitions.setdefault(metric.name, metric.definition)
+    definitions["following_thresholds"] = asdict(options.thresholds)
+    definitions["bertscore_model"] = bertscore_label
+    return definitions

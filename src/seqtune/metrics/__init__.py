@@ -4,4 +4,4 @@ Bump METRICS_VERSION whenever a definition or threshold changes: it is written i
 reports never mix numbers computed under different definitions.
 """
 
-METRICS_VERSION = "1"
+METRICS_VERSION = "2"

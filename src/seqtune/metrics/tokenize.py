@@ -17,7 +17,10 @@ import regex
 _CHAR_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
 _TOKEN = regex.compile(rf"(?V1)[{_CHAR_SCRIPTS}]\p{{M}}*|[[\p{{L}}\p{{N}}\p{{M}}]--[{_CHAR_SCRIPTS}]]+")
 _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")  # the same tokens, ~2× faster, for text without those scripts
-_CHAR_SCRIPT_RUN = regex.compile(rf"[{_CHAR_SCRIPTS}]\p{{M}}*")
+CHAR_SCRIPT_RUN = regex.compile(rf"[{_CHAR_SCRIPTS}]\p{{M}}*")
+# SQuAD F1 splits only Chinese/Japanese characters: one is a word or a morpheme. A Thai character is a letter, so
+# Thai answers keep the official whitespace tokens (no Thai word segmenter is bundled).
+_SQUAD_CHAR_RUN = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]")
 # The official SQuAD script removes string.punctuation (which includes symbols such as $ + < = > ^ ` | ~);
 # Unicode punctuation (。，「」، ؟ ...) is removed as well so other scripts are normalized the same way.
 _PUNCTUATION = regex.compile(rf"[\p{{P}}{regex.escape(string.punctuation)}]")
@@ -31,7 +34,7 @@ def rouge_tokens(text: str) -> tuple[str, ...]:
     Cached: scoring tokenizes the same input for its ROUGE-L and for its following check.
     """
     text = text.lower()
-    return tuple((_TOKEN if _CHAR_SCRIPT_RUN.search(text) else _WORD).findall(text))
+    return tuple((_TOKEN if CHAR_SCRIPT_RUN.search(text) else _WORD).findall(text))
 
 
 def squad_normalize(text: str) -> str:
@@ -45,10 +48,10 @@ def squad_normalize(text: str) -> str:
 
 
 def squad_tokens(normalized: str) -> list[str]:
-    """Whitespace tokens of a normalized answer; characters of CJK/Thai-like scripts become single tokens."""
+    """Whitespace tokens of a normalized answer; Chinese/Japanese characters become single tokens."""
     tokens: list[str] = []
     for word in normalized.split():
-        if _CHAR_SCRIPT_RUN.search(word):
+        if _SQUAD_CHAR_RUN.search(word):
             tokens.extend(_split_char_scripts(word))
         else:
             tokens.append(word)
@@ -59,7 +62,7 @@ def _split_char_scripts(word: str) -> list[str]:
     """'2015年的NFL' → ['2015', '年', '的', 'nfl']: characters of no-space scripts apart, other runs kept whole."""
     pieces: list[str] = []
     position = 0
-    for match in _CHAR_SCRIPT_RUN.finditer(word):
+    for match in _SQUAD_CHAR_RUN.finditer(word):
         if match.start() > position:
             pieces.append(word[position : match.start()])
         pieces.append(match.group())

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.metrics.answers import Extraction
 from seqtune.records import looks_like_path
 from seqtune.registry import Registry
+from seqtune.sequential import Analysis, InputView, analyse, answer_lines
 
 
 @dataclass
@@ -67,8 +69,20 @@ class Task(ABC):
 
     # ---- loading and prompting (generate) ----
 
+    options: tuple[str, ...] = ("on_error",)
+    """The `task_options` this task reads."""
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """A one-line ConfigError for an option the task does not read or a bad value (checked before a run)."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            raise ConfigError(
+                f"task '{self.name}': unknown task_options {', '.join(unknown)}; known: {', '.join(self.options)}"
+            )
+
     def load(self, source: str | None = None, limit: int | None = None, **options: Any) -> list[Example]:
         """Read the examples (and keep them: -neg variants draw another example's text from them)."""
+        self.check_options(options)
         examples = self.read(source, **options)
         self.examples = examples[:limit] if limit is not None else examples
         if not self.examples:
@@ -95,10 +109,7 @@ class Task(ABC):
             )
         parsed = parse_variant(variant)
         instruction, template = sequential_instruction(parsed, self.instruction_for(example))
-        prefix = ""
-        if parsed.negative:
-            other = self.other_example(example)
-            prefix = (self.step_target(other, parsed.steps[0]) or other.question) + "\n"
+        prefix = self.negative_prefix(example, parsed.steps[0]) + "\n" if parsed.negative else ""
         return PromptSpec(
             instruction=instruction,
             input=example.question,
@@ -120,6 +131,11 @@ class Task(ABC):
         if step == "translate":
             return example.question if example.lang == "en" else example.meta.get("english", "")
         return ""  # a paraphrase has no single right text
+
+    def negative_prefix(self, example: Example, step: str) -> str:
+        """The intermediate text a -neg variant forces: another example's (SIT (neg.))."""
+        other = self.other_example(example)
+        return self.step_target(other, step) or other.question
 
     def other_example(self, example: Example) -> Example:
         """A different loaded example, chosen by a seeded hash of the example id (stable across runs and order)."""
@@ -145,23 +161,137 @@ class Task(ABC):
 
     # ---- scoring (score) ----
 
+    metrics: tuple[Metric, ...] = ()
+    """What this task reports beyond the metrics every task has (`COMMON_METRICS`): per-example field, summary
+    name, aggregation and definition. score.py aggregates exactly these and knows no task."""
+    accuracy_definition: str = ""
+    """What `accuracy` means for this task (written into every summary)."""
+
+    def all_metrics(self) -> tuple[Metric, ...]:
+        return (*COMMON_METRICS, *self.metrics)
+
+    def check_prediction(self, prediction: dict) -> tuple[str, str] | None:
+        """(field, why) when this prediction cannot be one of this task's (unknown variant, wrong gold ...)."""
+        if prediction["variant"] not in self.variant_names():
+            return "variant", f"task '{self.name}' has no variant '{prediction['variant']}'"
+        return None
+
+    def input_view(self, prediction: dict) -> InputView:
+        """The example's input as the response analysis sees it (multiple-choice tasks add their choices)."""
+        return InputView.of(prediction.get("question") or "")
+
     @abstractmethod
-    def extract_answer(self, text: str, prediction: dict) -> str | None:
-        """The answer in the final segment `text`, or None when there is none (an invalid answer)."""
+    def extract(self, lines: list[str], prediction: dict) -> Extraction:
+        """The committed answer in the answer lines of a response (`seqtune.sequential.answer_lines`)."""
 
     @abstractmethod
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
-        """Per-example answer metrics; must contain "correct" (False for answer None)."""
+        """Per-example answer fields; must contain "correct" (False for answer None)."""
 
-    def extra_metrics(self, response: str, correct: bool, prediction: dict, options: Any) -> dict[str, Any]:
-        """Task-specific per-example metrics beyond the answer's (the probe's R / A / R+A)."""
+    def extra_metrics(
+        self, analysis: Analysis, extraction: Extraction, prediction: dict, options: Any
+    ) -> dict:
+        """Task-specific per-example fields beyond the answer's (the probe's R / A / R+A)."""
         return {}
 
-    def score(self, prediction: dict, options: Any = None) -> dict:
-        """Per-example score record from one prediction record (which carries gold and expected steps)."""
-        from seqtune.score import ScoreOptions, score_prediction
+    def score(self, prediction: dict, options: Any) -> dict:
+        """The score record of one prediction (which carries gold, steps and expected texts): answer, correctness,
+        following, and per step the output's presence, faithfulness and similarity."""
+        from seqtune.metrics.following import has_output, is_faithful
+        from seqtune.metrics.rouge import rouge_l
 
-        return score_prediction(self, prediction, options or ScoreOptions())
+        steps = list(prediction.get("steps") or [])
+        expected = expected_texts(prediction)
+        source = prediction.get("question") or ""
+        view = self.input_view(prediction)
+        analysis = analyse(
+            prediction.get("response") or "", steps, expected, view, prediction.get("response_prefix") or ""
+        )
+        extraction = self.extract(answer_lines(analysis.answer_part, view), prediction)
+        answer = extraction.answer
+        fields = self.answer_metrics(answer, prediction)
+        thresholds = options.thresholds
+        step_output = [
+            has_output(step, segment, source, text, thresholds)
+            for step, segment, text in zip(steps, analysis.segments, expected, strict=True)
+        ]
+        record = {
+            "id": prediction["id"],
+            "task": prediction["task"],
+            "variant": prediction["variant"],
+            "lang": prediction.get("lang", "en"),
+            "template": prediction.get("template", ""),
+            "gold": fields.pop("gold_used", prediction.get("gold")),
+            "answer": answer,
+            "answer_rule": extraction.rule if answer is not None else None,
+            "valid": answer is not None,
+            "invalid_reason": None if answer is not None else _invalid_reason(prediction, extraction),
+            "attempted": extraction.attempted,
+            **fields,
+            "correct": fields["correct"] if answer is not None else False,  # a share for VQA's accuracy
+            "followed": all(step_output) and extraction.attempted,
+            "steps": steps,
+            "segments": analysis.segments,
+            "answer_part": analysis.answer_part,
+            "step_output": step_output,
+            "faithful": [
+                is_faithful(step, segment, source, text, thresholds)
+                for step, segment, text in zip(steps, analysis.segments, expected, strict=True)
+            ],
+            "rouge_l": [
+                rouge_l(text, segment).fmeasure if text else None
+                for text, segment in zip(expected, analysis.segments, strict=True)
+            ],
+            "input_length": len(source),
+        }
+        record.update(self.extra_metrics(analysis, extraction, prediction, options))
+        return record
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number of a task's summary: the mean of a per-example field (or, per_step, of each step's values)."""
+
+    field: str
+    name: str
+    definition: str
+    per_step: bool = False
+
+
+COMMON_METRICS = (
+    Metric("correct", "accuracy", "see the task's accuracy definition; an invalid answer counts as wrong"),
+    Metric(
+        "followed",
+        "following_rate",
+        "the paper's following: every step has an output and an answer was attempted, regardless of correctness",
+    ),
+    Metric("attempted", "attempted_rate", "an answer was attempted (committed to), right or wrong"),
+    Metric("valid", "valid_rate", "an answer could be read (a choice letter / an answer text)"),
+    Metric("step_output", "step_output", "per step: the response has an output for it", per_step=True),
+    Metric(
+        "faithful",
+        "faithful",
+        "per step: the output is a good one (near-verbatim repetition, related non-copy paraphrase, English "
+        "translation close to the reference); thresholds in following_thresholds",
+        per_step=True,
+    ),
+    Metric("rouge_l", "rouge_l", "per step: ROUGE-L F vs the expected text (Unicode-aware)", per_step=True),
+    Metric(
+        "bertscore", "bertscore", "per step: BERTScore F1 vs the expected text (model named)", per_step=True
+    ),
+)
+
+
+def _invalid_reason(prediction: dict, extraction: Extraction) -> str | None:
+    if not (prediction.get("response") or "").strip():
+        return "empty_response"
+    return extraction.invalid_reason
+
+
+def expected_texts(prediction: dict) -> list[str]:
+    """One expected text per step ("" where unknown)."""
+    steps = prediction.get("steps") or []
+    return ([*(prediction.get("expected") or []), *[""] * len(steps)])[: len(steps)]
 
 
 TASKS: Registry[Task] = Registry("task", "seqtune.tasks")

@@ -1,10 +1,11 @@
 """CommonsenseQA (Talmor et al., 2019), dev split (the paper reports on dev): 5-way multiple choice.
 
-Input: the question, then one line per choice ("A. bank"). Answer: a choice letter, or a choice's text mapped to
-its letter. Sources: a local JSONL in the original format (`dev_rand_split.jsonl`, question.stem/choices) or
-in the hub format (question/choices.label/choices.text/answerKey), or a hub id (default `tau/commonsense_qa`,
-split `validation`) through `datasets`.
-"""
+Input: the question, then one line per choice ("A. bank"). Answer: the committed choice letter
+(`seqtune.metrics.answers.extract_choice`). Sources: a local JSONL in the original format (`dev_rand_split.jsonl`,
+question.stem/choices), in the hub format (question/choices.label/choices.text/answerKey) or in the SIT authors'
+evaluation format ("Question: …\nChoices: A:bank, B:library, …" with the answer key as output; example ids are
+the records' positions, "0", "1", …), or a hub id (default `tau/commonsense_qa`, split `validation`) through
+`datasets`."""
 
 from __future__ import annotations
 
@@ -14,16 +15,15 @@ from typing import Any
 import regex
 
 from seqtune.errors import RecordError
-from seqtune.records import ErrorPolicy, iter_json_records
+from seqtune.metrics.answers import Extraction, extract_choice
+from seqtune.records import ErrorPolicy, iter_json_records, record_position
+from seqtune.sequential import InputView
 from seqtune.tasks.base import TASKS, Example, Task, hub_rows
+from seqtune.tasks.sit_format import is_sit_format, sit_csqa_example
 
 HUB_ID = "tau/commonsense_qa"
 HUB_SPLIT = "validation"
 
-_LETTER_ALONE = regex.compile(r"^\(?([A-J])\)?[.:)]?$")
-_LETTER_THEN_TEXT = regex.compile(r"^\(?([A-J])[.:)]\s")
-# "answer" in any case, then a capital letter that stands alone ("the answer is A bank" is not a letter answer)
-_ANSWER_IS_LETTER = regex.compile(r"(?i:\banswer(?:\s+is)?)\s*[:：]?\s*\(?([A-J])\)?(?:[.:),]|\s*$)")
 _CHOICE_LINE = regex.compile(r"^([A-J])\. (.*)$", regex.MULTILINE)
 
 
@@ -39,39 +39,11 @@ def choices_of(prediction: dict) -> dict[str, str]:
     return dict(_CHOICE_LINE.findall(prediction.get("question") or ""))
 
 
-def extract_choice(text: str, choices: dict[str, str]) -> str | None:
-    """A choice letter from an answer line, or None. In order:
-    1. the line is a letter ("B", "(B)", "B.") or starts with one followed by punctuation ("B. library");
-    2. "answer: B" / "the answer is B";
-    3. the line is a choice's text, or contains exactly one choice's text as whole words.
-    "A bank" (letter + space) is not read as choice A: the article "A" starts many sentences.
-    """
-    line = text.strip()
-    labels = set(choices) or set("ABCDE")
-    for pattern in (_LETTER_ALONE, _LETTER_THEN_TEXT):
-        match = pattern.match(line)
-        if match and match.group(1) in labels:
-            return match.group(1)
-    match = _ANSWER_IS_LETTER.search(line)
-    if match and match.group(1) in labels:
-        return match.group(1)
-    folded = _fold(line)
-    exact = [label for label, choice in choices.items() if _fold(choice) == folded]
-    if len(exact) == 1:
-        return exact[0]
-    inside = [
-        label for label, choice in choices.items() if _fold(choice) and f" {_fold(choice)} " in f" {folded} "
-    ]
-    return inside[0] if len(inside) == 1 else None
-
-
-def _fold(text: str) -> str:
-    return " ".join(regex.sub(r"[\p{P}\p{S}]+", " ", text.casefold()).split())
-
-
 @TASKS.register("commonsense_qa")
 class CommonsenseQA(Task):
     name = "commonsense_qa"
+    options = ("on_error", "split")
+    accuracy_definition = "the committed choice letter equals the gold letter"
     instruction = "Answer the question in the input by selecting the correct choice."
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
@@ -93,6 +65,10 @@ class CommonsenseQA(Task):
         return [self._example(row, hub_id, f"row {i}") for i, row in enumerate(hub_rows(hub_id, split=split))]
 
     def _example(self, record: dict, source: str, location: str) -> Example:
+        if is_sit_format(record):  # the SIT authors' evaluation files (docs/generate.md)
+            stem, choices, gold = sit_csqa_example(record, source, location)
+            position = str(record_position(location))
+            return Example(position, format_question(stem, choices), gold, meta={"choices": choices})
         question = record.get("question")
         bad_choices = RecordError(
             source, location, "bad_choices", "choices must be label/text strings", field="choices"
@@ -129,8 +105,20 @@ class CommonsenseQA(Task):
             meta={"choices": choices},
         )
 
-    def extract_answer(self, text: str, prediction: dict) -> str | None:
-        return extract_choice(text, choices_of(prediction))
+    def check_prediction(self, prediction: dict) -> tuple[str, str] | None:
+        gold = prediction.get("gold")
+        if not isinstance(gold, str) or gold not in choices_of(prediction):
+            return (
+                "gold",
+                f"{gold!r} is not one of the example's choice labels (a prediction of another task?)",
+            )
+        return super().check_prediction(prediction)
+
+    def input_view(self, prediction: dict) -> InputView:
+        return InputView.of(prediction.get("question") or "", choices_of(prediction))
+
+    def extract(self, lines: list[str], prediction: dict) -> Extraction:
+        return extract_choice(lines, choices_of(prediction))
 
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
         return {"correct": answer is not None and answer == prediction.get("gold")}

@@ -9,8 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from seqtune.errors import ConfigError, RecordError
+from seqtune.metrics.answers import Extraction
 from seqtune.records import ErrorPolicy, iter_json_records, require_str
-from seqtune.tasks._text_answers import extract_text_answer, text_answer_metrics
+from seqtune.tasks._text_answers import (
+    TEXT_ACCURACY,
+    TEXT_METRICS,
+    check_text_gold,
+    extract_text_answer,
+    golds_of,
+    text_answer_metrics,
+)
 from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task
 
 
@@ -18,6 +26,8 @@ from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task
 class GenericJsonl(Task):
     name = "jsonl"
     chains = CHAINS_WITH_TRANSLATE
+    metrics = TEXT_METRICS
+    accuracy_definition = TEXT_ACCURACY
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
         if not source:
@@ -48,8 +58,12 @@ class GenericJsonl(Task):
     def instruction_for(self, example: Example) -> str:
         return example.meta["instruction"]
 
-    def extract_answer(self, text: str, prediction: dict) -> str | None:
-        return extract_text_answer(text)
+    def check_prediction(self, prediction: dict) -> tuple[str, str] | None:
+        return check_text_gold(prediction) or super().check_prediction(prediction)
+
+    def extract(self, lines: list[str], prediction: dict) -> Extraction:
+        return extract_text_answer(lines)
 
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
-        return text_answer_metrics(answer, prediction)
+        metrics = text_answer_metrics(answer, golds_of(prediction.get("gold")))
+        return {**metrics, "correct": metrics["answer_contained"] == 1.0}

@@ -6,19 +6,30 @@ scored with SQuAD EM/F1 and the paper's lenient "answer contained". For `transla
 version of the same question (same id) is the expected translation when the English file is available.
 
 Sources: a folder holding `xquad.<lang>.json[.gz]` files (e.g. ../shared/data/xquad, or seqtune/samples), a path
-pattern with `{lang}`, one file (its language read from the name), or a hub id (default `google/xquad`, configs
-`xquad.<lang>`, split `validation`) through `datasets`.
+pattern with `{lang}`, one file (its language read from the name), the SIT authors' evaluation records
+(`xquad_<lang>.json`: "Passage: …\nQuestion: …" inputs, the first gold answer as output; ids are positions), or a
+hub id (default `google/xquad`, configs `xquad.<lang>`, split `validation`) through `datasets`.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from seqtune.errors import ConfigError, SeqtuneError
-from seqtune.records import read_json
-from seqtune.tasks._text_answers import extract_text_answer, text_answer_metrics
-from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task, hub_rows
+from seqtune.metrics.answers import Extraction
+from seqtune.records import ErrorPolicy, iter_json_records, read_json, record_position
+from seqtune.tasks._text_answers import (
+    TEXT_ACCURACY,
+    TEXT_METRICS,
+    check_text_gold,
+    extract_text_answer,
+    golds_of,
+    text_answer_metrics,
+)
+from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, PromptSpec, Task, hub_rows
+from seqtune.tasks.sit_format import sit_xquad_example
 from seqtune.templates import fill
 
 HUB_ID = "google/xquad"
@@ -44,16 +55,23 @@ class XQuAD(Task):
         "and it should be a single entity, name, or number, not a sentence."
     )
     chains = CHAINS_WITH_TRANSLATE
+    metrics = TEXT_METRICS
+    accuracy_definition = TEXT_ACCURACY + (
+        "; translate-then-answer prompts are scored against the English answer of the same question (gold_lang)"
+    )
 
-    def read(self, source: str | None, **options: Any) -> list[Example]:
-        languages = options.get("languages") or [*SEEN_LANGUAGES, *UNSEEN_LANGUAGES]
-        if isinstance(languages, str):
-            languages = [languages]
-        unknown = sorted(set(languages) - set(ALL_LANGUAGES))
+    options = ("on_error", "languages")
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        super().check_options(options)
+        unknown = sorted(set(_languages(options)) - set(ALL_LANGUAGES))
         if unknown:
             raise ConfigError(
                 f"xquad: unknown language(s) {', '.join(unknown)}; known: {', '.join(ALL_LANGUAGES)}"
             )
+
+    def read(self, source: str | None, **options: Any) -> list[Example]:
+        languages = _languages(options)
         if source and Path(source).is_file():
             languages = [_language_of(Path(source))]
         english = self._questions(source, "en", required=False)
@@ -63,6 +81,7 @@ class XQuAD(Task):
                 meta: dict[str, Any] = {"language_split": language_split(lang)}
                 if qid in english and lang != "en":
                     meta["english"] = format_input(*english[qid][:2])
+                    meta["english_answers"] = english[qid][2]
                 examples.append(
                     Example(f"{lang}/{qid}", format_input(context, question), answers, lang, meta)
                 )
@@ -79,6 +98,8 @@ class XQuAD(Task):
             if required:
                 raise SeqtuneError(f"xquad: no file for language '{lang}' at {source}")
             return {}
+        if _is_sit_file(path):
+            return _sit_questions(path)
         document = read_json(path)
         questions = {}
         try:
@@ -102,26 +123,78 @@ class XQuAD(Task):
             return {}  # without the English reference, translate steps have no expected text
         return {row["id"]: (row["context"], row["question"], list(row["answers"]["text"])) for row in rows}
 
-    def extract_answer(self, text: str, prediction: dict) -> str | None:
-        return extract_text_answer(text)
+    def prediction_fields(self, example: Example, spec: PromptSpec) -> dict[str, Any]:
+        fields = super().prediction_fields(example, spec)
+        english = example.gold if example.lang == "en" else example.meta.get("english_answers")
+        if english:
+            fields["gold_en"] = english
+        return fields
+
+    def check_prediction(self, prediction: dict) -> tuple[str, str] | None:
+        return check_text_gold(prediction) or super().check_prediction(prediction)
+
+    def extract(self, lines: list[str], prediction: dict) -> Extraction:
+        return extract_text_answer(lines)
 
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
-        return text_answer_metrics(answer, prediction)
+        """Against both golds (same question id): the passage-language one and the English one; the one in use
+        is the English answer for translate-then-answer prompts (as the paper scored them)."""
+        passage = golds_of(prediction.get("gold"))
+        english = golds_of(prediction.get("gold_en"))
+        by_gold = {"passage": text_answer_metrics(answer, passage)}
+        if english:
+            by_gold["english"] = text_answer_metrics(answer, english)
+        use_english = "translate" in (prediction.get("steps") or []) and bool(english)
+        used = by_gold["english" if use_english else "passage"]
+        return {
+            "gold_used": english if use_english else passage,
+            "gold_lang": "en" if use_english else prediction.get("lang", "en"),
+            **used,
+            "correct": used["answer_contained"] == 1.0,
+            "by_gold": by_gold,
+        }
+
+
+def _languages(options: dict[str, Any]) -> list[str]:
+    languages = options.get("languages") or [*SEEN_LANGUAGES, *UNSEEN_LANGUAGES]
+    return [languages] if isinstance(languages, str) else list(languages)
 
 
 def _language_of(path: Path) -> str:
-    parts = path.name.split(".")
-    if len(parts) >= 3 and parts[0] == "xquad" and parts[1] in ALL_LANGUAGES:
-        return parts[1]
+    match = _FILE_NAME.fullmatch(path.name)
+    if match and match.group(2) in ALL_LANGUAGES:
+        return match.group(2)
     raise ConfigError(f"xquad: cannot tell the language of {path} (expected a name like xquad.de.json)")
+
+
+# xquad.de.json (SQuAD format, as released) or xquad_de.json (the SIT authors' evaluation records)
+_FILE_NAME = re.compile(r"xquad([._])([a-z]{2})\.jsonl?(?:\.gz)?")
+
+
+def _is_sit_file(path: Path) -> bool:
+    match = _FILE_NAME.fullmatch(path.name)
+    return bool(match) and match.group(1) == "_"
+
+
+def _sit_questions(path: Path) -> dict[str, tuple[str, str, list[str]]]:
+    """The SIT authors' records (docs/generate.md): no ids, so a question's id is its position; their files list
+    the same questions in the same order in every language, so positions pair them across languages."""
+    questions = {}
+    for location, record in iter_json_records(path, ErrorPolicy("fail")):
+        questions[str(record_position(location))] = sit_xquad_example(record, str(path), location)
+    if not questions:
+        raise SeqtuneError(f"{path}: no records")
+    return questions
 
 
 def _language_file(source: str, lang: str) -> Path | None:
     if "{lang}" in source:
         candidates = [Path(fill(source, {"lang": lang}))]
-    elif Path(source).is_dir():
-        candidates = [Path(source) / f"xquad.{lang}.json", Path(source) / f"xquad.{lang}.json.gz"]
-    else:  # one file: its siblings hold the other languages
-        folder = Path(source).parent
-        candidates = [folder / f"xquad.{lang}.json", folder / f"xquad.{lang}.json.gz"]
+    else:  # a folder, or one file whose siblings hold the other languages (in the same layout)
+        folder = Path(source) if Path(source).is_dir() else Path(source).parent
+        separator = "_" if Path(source).is_file() and _is_sit_file(Path(source)) else "."
+        names = [f"xquad{separator}{lang}.json", f"xquad{separator}{lang}.json.gz"]
+        if separator == "_":
+            names.append(f"xquad_{lang}.jsonl")
+        candidates = [folder / name for name in names]
     return next((path for path in candidates if path.is_file()), None)
