@@ -87,27 +87,33 @@ def decoding_section(index: ResultIndex) -> str:
 
 
 def metric_definitions_section(index: ResultIndex) -> str:
-    """Each distinct set of metric definitions, with the models that use it (one set in a consistent run)."""
-    groups: dict[str, list[str]] = {}
-    for r in index.results:
-        definitions = r.summary.get("metric_definitions")
-        groups.setdefault(_text(definitions), [])
-        if r.arm not in groups[_text(definitions)]:
-            groups[_text(definitions)].append(r.arm)
+    """Each task's metric definitions (tasks define their own metrics), with the arms that used them; a warning
+    when one task was scored under different definitions (e.g. another BERTScore model or threshold)."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for r in sorted(index.results, key=lambda r: r.task):
+        arms = groups.setdefault(r.task, {}).setdefault(_text(r.summary.get("metric_definitions")), [])
+        if r.arm not in arms:
+            arms.append(r.arm)
     lines = ["## Metric definitions", ""]
-    if len(groups) > 1:
-        lines += ["**Warning: the results were scored with different metric definitions.**", ""]
-    for encoded, arms in groups.items():
-        if len(groups) > 1:
-            lines.append(f"Used by: {', '.join(arms)}")
-        if encoded == NOT_RECORDED:
-            lines.append(f"- {NOT_RECORDED}")
-        else:
-            definitions = json.loads(encoded)
-            entries = definitions.items() if isinstance(definitions, dict) else [("definitions", definitions)]
-            # a null definition means the metric was not computed (e.g. bertscore_model without BERTScore)
-            lines += [
-                f"- {key}: {'none' if value is None else _text(value)}" for key, value in sorted(entries)
-            ]
-        lines.append("")
+    mixed = [task for task, sets in groups.items() if len(sets) > 1]
+    if mixed:
+        lines += [
+            f"**Warning: {', '.join(mixed)} results were scored with different metric definitions.**",
+            "",
+        ]
+    for task, sets in groups.items():
+        for encoded, arms in sets.items():
+            lines += [f"### {task}" + (f" (used by: {', '.join(arms)})" if len(sets) > 1 else ""), ""]
+            if encoded == NOT_RECORDED:
+                lines.append(f"- {NOT_RECORDED}")
+            else:
+                definitions = json.loads(encoded)
+                entries = (
+                    definitions.items() if isinstance(definitions, dict) else [("definitions", definitions)]
+                )
+                # a null definition means the metric was not computed (e.g. bertscore_model without BERTScore)
+                lines += [
+                    f"- {key}: {'none' if value is None else _text(value)}" for key, value in sorted(entries)
+                ]
+            lines.append("")
     return "\n".join(lines)

@@ -17,6 +17,14 @@ SCORES = "scores.jsonl"
 _GENERIC_PARTS = {"model", "adapter", "final", "best", "merged"}
 
 
+# Per-example fields the report reads from scores.jsonl, with the type each must have when present.
+_SCORE_FIELDS: dict[str, tuple[type, ...]] = {
+    "correct": (bool,),
+    "followed": (bool,),
+    "input_length": (int, float),
+}
+
+
 class ScoresFile:
     """One scores.jsonl, read on first use and shared by the results (variants) of its folder."""
 
@@ -26,8 +34,25 @@ class ScoresFile:
 
     def records(self) -> list[dict] | None:
         if self._records is None and self.path.is_file():
-            self._records = [record for _, record in iter_json_records(self.path)]
+            self._records = []
+            for location, record in iter_json_records(self.path):
+                _check_score(record, str(self.path), location)
+                self._records.append(record)
         return self._records
+
+
+def _check_score(record: dict, source: str, location: str) -> None:
+    """A wrong type in a field the report reads is an error, never a silent gap. (NaN/Infinity never get here:
+    the JSON readers of seqtune.records refuse them, naming the file and line.)"""
+    for name, types in _SCORE_FIELDS.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        if (bool not in types and isinstance(value, bool)) or not isinstance(value, types):
+            expected = "true or false" if bool in types else "a number"
+            raise RecordError(
+                source, location, "wrong_type", f"expected {expected}, got {value!r}", field=name
+            )
 
 
 @dataclass
@@ -69,20 +94,22 @@ class ScoredResult:
         ]
 
 
+def short_name(path: Any) -> str | None:
+    """The last meaningful part of a model or adapter path ("runs/demo/train/sit/model" → "sit")."""
+    if not isinstance(path, str) or not path:
+        return None
+    parts = [part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in ("/", ".")]
+    while len(parts) > 1 and (parts[-1] in _GENERIC_PARTS or parts[-1].startswith("checkpoint-")):
+        parts.pop()
+    return parts[-1] if parts else None
+
+
 def derive_arm(summary: dict[str, Any]) -> str:
     """The summary's `label`, else the last meaningful part of the adapter path, else of the model path."""
     label = summary.get("label")
     if isinstance(label, str) and label:
         return label
-    for key in ("adapter", "model"):
-        path = summary.get(key)
-        if isinstance(path, str) and path:
-            parts = [part for part in PurePosixPath(path.replace("\\", "/")).parts if part not in ("/", ".")]
-            while len(parts) > 1 and (parts[-1] in _GENERIC_PARTS or parts[-1].startswith("checkpoint-")):
-                parts.pop()
-            if parts:
-                return parts[-1]
-    return "unknown"
+    return short_name(summary.get("adapter")) or short_name(summary.get("model")) or "unknown"
 
 
 def display_arm(summary: dict[str, Any], labels: dict[str, str]) -> str:
@@ -110,7 +137,34 @@ def _read_summaries(path: Path) -> list[dict[str, Any]]:
             raise RecordError(
                 str(path), location, "missing_field", "missing or not an object", field="metrics"
             )
+        _check_numbers(summary["metrics"], str(path), location, "metrics")
+        if "by_lang" in summary:
+            if not isinstance(summary["by_lang"], dict):
+                raise RecordError(str(path), location, "wrong_type", "expected an object", field="by_lang")
+            _check_numbers(summary["by_lang"], str(path), location, "by_lang")
     return entries
+
+
+def _check_numbers(value: Any, source: str, location: str, name: str) -> None:
+    """Every metric is a number or null, nested in objects and per-step lists ({step, mean, n}).
+
+    A string or a boolean where a number belongs would otherwise drop a cell or a whole table without a word; it
+    is an error naming the file, the entry and the metric. (NaN/Infinity never get here: the JSON readers of
+    seqtune.records refuse them, naming the file.)
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not (key == "step" and isinstance(item, str)):
+                _check_numbers(item, source, location, f"{name}.{key}")
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_numbers(item, source, location, f"{name}[{position}]")
+    elif value is None:
+        return
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(
+            source, location, "wrong_type", f"expected a number or null, got {value!r}", field=name
+        )
 
 
 def _summary_files(run: str) -> list[tuple[Path, str]]:

@@ -13,7 +13,7 @@ from seqtune.report import describe
 from seqtune.report.config import ReportConfig
 from seqtune.report.figures import LengthCurve, curves_csv, draw_length_figure, length_curve
 from seqtune.report.loading import ResultIndex, discover
-from seqtune.report.tables import PAPER_TABLES, Table, results_table, to_csv, to_markdown
+from seqtune.report.tables import EXTRA_TABLES, PAPER_TABLES, Table, results_table, to_csv, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -29,44 +29,84 @@ def _table_section(table: Table) -> str:
     heading = f"## {table.title}\n\n"
     if not table.rows:
         return heading + f"_Omitted: {table.missing}._\n"
-    return heading + f"{table.caption}\n\n" + to_markdown(table) + f"\n(CSV: `{table.key}.csv`)\n"
+    return heading + _table_body(table) + f"\n(CSV: `{table.key}.csv`)\n"
+
+
+def _table_body(table: Table) -> str:
+    notes = "".join(f"\n_Note: {note}._\n" for note in table.notes)
+    return f"{table.caption}\n\n" + to_markdown(table) + notes
+
+
+def _figure_scores(index: ResultIndex, config: ReportConfig, arm: str) -> tuple[list[dict] | None, str]:
+    """The examples one arm contributes to Figure 3 (None: the arm has no such result) and a note."""
+    task, variant, lang = config.figure_task, config.figure_variant, config.figure_lang or None
+    result = index.get(arm, task, variant, lang) or index.get(arm, task, variant)
+    if result is None:
+        return None, ""
+    scores = result.scores()
+    if scores is None:
+        return [], f"{arm}: no scores.jsonl"
+    selected = [s for s in scores if lang is None or s.get("lang") == lang]
+    if config.figure_samples:
+        selected = selected[: config.figure_samples]
+    if selected and config.figure_samples and len(selected) < config.figure_samples:
+        return selected, f"{arm}: {len(selected)} examples, fewer than figure_samples={config.figure_samples}"
+    return selected, ""
 
 
 def _figure_curves(index: ResultIndex, config: ReportConfig) -> tuple[list[LengthCurve], str]:
-    """The curves of Figure 3 and, when some arm has none, why."""
-    task, variant = config.analysis_task, config.figure_variant
+    """The curves of Figure 3 and, when some arm has none or fewer examples than asked, why."""
     curves, notes = [], []
     for arm in index.arms:
-        result = index.get(arm, task, variant)
-        scores = result.scores() if result else None
-        curve = length_curve(arm, scores or [], config.window)
+        scores, note = _figure_scores(index, config, arm)
+        if scores is None:
+            continue
+        notes += [note] if note else []
+        curve = length_curve(arm, scores, config.window)
         if curve is None:
-            if result is not None:
-                notes.append(f"{arm}: no scores.jsonl with `input_length` for every example")
+            if scores:
+                notes.append(f"{arm}: scores.jsonl lacks `input_length` for some example")
+            elif not note:
+                notes.append(f"{arm}: no example in language `{config.figure_lang}`")
             continue
         curves.append(curve)
     if not curves and not notes:
-        notes.append(f"no `{task}/{variant}` results (see analysis_task, figure_variant)")
+        notes.append(
+            f"no `{config.figure_task}/{config.figure_variant}` results (see figure_task, figure_variant)"
+        )
     return curves, "; ".join(notes)
 
 
 def _figure_section(index: ResultIndex, config: ReportConfig, output: Path) -> str:
     curves, note = _figure_curves(index, config)
-    title = f"Figure 3: accuracy and following rate against input length ({config.analysis_task}/{config.figure_variant})"
+    subset = f"{config.figure_task}-{config.figure_lang}" if config.figure_lang else config.figure_task
+    title = f"Figure 3: accuracy and following rate against input length ({subset}, {config.figure_variant})"
     lines = [f"## {title}", ""]
     if curves:
         draw_length_figure(curves, output / f"{FIGURE}.png", title, config.window)
         _write_text(output / f"{FIGURE}.csv", curves_csv(curves))
+        samples = f"The first {config.figure_samples}" if config.figure_samples else "All"
         lines += [
-            f"Moving average over windows of {config.window} examples sorted by input length (characters).",
+            f"{samples} examples in scores.jsonl order, sorted by input length (characters); moving average "
+            f"over windows of {config.window} examples.",
             "",
             f"![{title}]({FIGURE}.png)",
             "",
             f"(Points: `{FIGURE}.csv`)",
         ]
     if note:
-        lines += ["", f"_Not plotted: {note}._"] if curves else [f"_Omitted: {note}._"]
+        lines += ["", f"_Note: {note}._"] if curves else [f"_Omitted: {note}._"]
     return "\n".join(lines) + "\n"
+
+
+def _write_table(table: Table, output: Path) -> str:
+    """The table's markdown and CSV files (when it has rows) and its section of report.md."""
+    if table.rows:
+        _write_text(output / f"{table.key}.md", f"# {table.title}\n\n" + _table_body(table))
+        _write_text(output / f"{table.key}.csv", to_csv(table))
+    else:
+        log.info("report: %s omitted: %s", table.title, table.missing)
+    return _table_section(table)
 
 
 def build_report(index: ResultIndex, config: ReportConfig, output: Path) -> str:
@@ -80,17 +120,9 @@ def build_report(index: ResultIndex, config: ReportConfig, output: Path) -> str:
         describe.decoding_section(index),
         describe.metric_definitions_section(index),
     ]
-    for build in PAPER_TABLES:
-        table = build(index, config)
-        if table.rows:
-            _write_text(
-                output / f"{table.key}.md", f"# {table.title}\n\n{table.caption}\n\n" + to_markdown(table)
-            )
-            _write_text(output / f"{table.key}.csv", to_csv(table))
-        else:
-            log.info("report: %s omitted: %s", table.title, table.missing)
-        sections.append(_table_section(table))
+    sections += [_write_table(build(index, config), output) for build in PAPER_TABLES]
     sections.append(_figure_section(index, config, output))
+    sections += [_write_table(build(index, config), output) for build in EXTRA_TABLES]
     everything = results_table(index, config)
     _write_text(output / f"{everything.key}.csv", to_csv(everything))
     sections.append(_table_section(everything))

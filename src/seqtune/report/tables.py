@@ -1,8 +1,10 @@
-"""The SIT paper's tables (1, 2, 3, 5, 6) and an all-results table, built from a ResultIndex.
+"""The SIT paper's tables (1, 2, 3, 5, 6 and the §5.2 unseen-template analysis), extra views and all results.
 
-Cells hold fractions (accuracy, following rate, ...) shown as percentages, counts, or None (no result: "–").
-Layouts follow the paper as described in docs/report.md; a table with no input at all is returned with no rows
-and a `missing` note, and the report prints the note instead of the table.
+Each paper table reproduces the paper's layout one for one; anything the paper does not show (following rates
+next to Table 2, "(neg.)" rows, language averages) is a separate table whose key starts with `extra_`.
+Cells hold fractions shown as percentages, counts, text, pairs ("Acc / Fol", shown as "61.2 / 30.0" and split
+into two CSV columns), or None (no result: "–"). A table with no value at all is returned with no rows and a
+`missing` note; a column whose arm is absent gets a note. Which arm fills which column: `ReportConfig.arm_roles`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from seqtune.report.config import ReportConfig
-from seqtune.report.loading import ResultIndex
+from seqtune.report.loading import ResultIndex, short_name
 
-Cell = str | int | float | None
+Number = float | None
+Cell = str | int | float | tuple[Number, Number] | None
 
 NEG = "-neg"
 UNSEEN = "-unseen"
-STEP_CHAINS = [("R+A", "repeat"), ("R+P+A", "repeat_paraphrase"), ("P+R+P+A", "paraphrase_repeat_paraphrase")]
-UNSEEN_TASKS = [("Repeat", "repeat"), ("Paraphrase", "paraphrase")]
 # Metrics listed first in the all-results table; any other numeric metric follows alphabetically.
 LEADING_METRICS = ["accuracy", "following_rate"]
+ROLE_NAMES = {
+    "it": "IT",
+    "sit": "SIT",
+    "sit_repeat": "SIT +Repeat",
+    "sit_paraphrase": "SIT +Paraphrase",
+    "sit2": "SIT-2 (+R+P)",
+}
+TABLE2_ROLES = ["it", "sit_repeat", "sit_paraphrase"]
+TABLE5_ROWS = [
+    ("Non-sequential", "plain"),
+    ("Repeat", "repeat"),
+    ("Paraphrase", "paraphrase"),
+]
+TABLE5_COLUMNS = [("IT", "it"), ("SIT (+Repeat)", "sit_repeat"), ("SIT (+Paraphrase)", "sit_paraphrase")]
+TABLE6_ROWS = [("R+A", "repeat"), ("R+P+A", "repeat_paraphrase"), ("P+R+P+A", "paraphrase_repeat_paraphrase")]
+TABLE6_COLUMNS = [("IT", "it"), ("SIT-1 (+R)", "sit_repeat"), ("SIT-2 (+R+P)", "sit2")]
+PROBE_TASK, PROBE_VARIANT, PROBE_STEP = "probe", "probe", "repeat"
 
 
 @dataclass
@@ -34,6 +52,12 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
     missing: str = ""
     """Why the table has no rows (shown in the report instead of the table)."""
+    notes: list[str] = field(default_factory=list)
+    """Shown under the table: columns without an arm, results not found."""
+    key_columns: int = 1
+    """Leading columns that name the row; the others hold values."""
+    pair: tuple[str, str] | None = None
+    """Value cells are pairs with these names (e.g. Acc, Fol): one markdown cell, two CSV columns."""
 
 
 def _percent(value: float, digits: int) -> str:
@@ -49,6 +73,10 @@ def _format(cell: Cell, *, digits: int, empty: str) -> str:
         return str(cell)
     if isinstance(cell, float):
         return _percent(cell, digits)
+    if isinstance(cell, tuple):
+        if all(part is None for part in cell):
+            return empty
+        return " / ".join(_format(part, digits=digits, empty="–") for part in cell)
     return cell
 
 
@@ -69,13 +97,25 @@ def to_markdown(table: Table) -> str:
 
 
 def to_csv(table: Table) -> str:
-    """CSV with the same rows, percentages with two decimals, an empty field for a missing cell."""
+    """CSV with the same rows, percentages with two decimals, an empty field for a missing value; a pair
+    column becomes two columns ("IT Acc", "IT Fol") so every field holds one number."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.headers)
+    keys = table.key_columns
+    if table.pair is None:
+        writer.writerow(table.headers)
+    else:
+        writer.writerow(table.headers[:keys] + [f"{h} {n}" for h in table.headers[keys:] for n in table.pair])
     for row in table.rows:
-        writer.writerow([_format(cell, digits=2, empty="") for cell in row])
+        if table.pair is None:
+            fields = row
+        else:
+            fields = row[:keys] + [part for cell in row[keys:] for part in (cell or (None, None))]
+        writer.writerow([_format(cell, digits=2, empty="") for cell in fields])
     return buffer.getvalue()
+
+
+# ---- reading cells ----
 
 
 def _metric(metrics: dict | None, name: str) -> float | None:
@@ -90,178 +130,344 @@ def _mean_present(values: list[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def _keep_rows_with_values(rows: list[list[Cell]], key_columns: int) -> list[list[Cell]]:
-    return [row for row in rows if any(cell is not None for cell in row[key_columns:])]
+def _step_means(metrics: dict | None, name: str, step: str | None = None) -> float | None:
+    """A per-step metric ([{step, mean, n}]) as one number: the mean over the steps that have a value (those with
+    an expected text), or the value of one named step."""
+    entries = (metrics or {}).get(name)
+    if not isinstance(entries, list):
+        return None
+    chosen = [e for e in entries if isinstance(e, dict) and (step is None or e.get("step") == step)]
+    return _mean_present([_metric(entry, "mean") for entry in chosen])
 
 
-def _acc_fol(index: ResultIndex, arm: str, task: str, variant: str) -> list[Cell]:
+def _has_value(row: list[Cell], keys: int) -> bool:
+    return any(cell is not None and cell != (None, None) for cell in row[keys:])
+
+
+def _accuracy(index: ResultIndex, arm: str | None, task: str, variant: str) -> float | None:
+    return None if arm is None else _metric(index.metrics(arm, task, variant), "accuracy")
+
+
+def _acc_fol(index: ResultIndex, arm: str | None, task: str, variant: str) -> Cell:
+    if arm is None:
+        return None
     metrics = index.metrics(arm, task, variant)
-    return [_metric(metrics, "accuracy"), _metric(metrics, "following_rate")]
+    return (_metric(metrics, "accuracy"), _metric(metrics, "following_rate"))
+
+
+def resolve_roles(index: ResultIndex, config: ReportConfig) -> dict[str, str | None]:
+    """Each role's arm: the first of its candidate labels that names an arm with results."""
+    present = set(index.arms)
+    return {
+        role: next((arm for arm in candidates if arm in present), None)
+        for role, candidates in config.roles().items()
+    }
+
+
+def _arms_caption(columns: list[tuple[str, str]], arms: dict[str, str | None]) -> str:
+    named = [f"{name} = `{arms[role]}`" for name, role in columns if arms[role] is not None]
+    return f"Arms: {', '.join(named)}." if named else ""
+
+
+def _missing_arm_notes(
+    columns: list[tuple[str, str]], arms: dict[str, str | None], config: ReportConfig
+) -> list[str]:
+    roles = config.roles()
+    return [
+        f"{name}: no arm with results among {', '.join(roles[role]) or 'no candidates'} (see arm_roles)"
+        for name, role in columns
+        if arms[role] is None
+    ]
+
+
+def _finish(table: Table, missing: str) -> Table:
+    """Drop rows without any value; a table left empty says why."""
+    table.rows = [row for row in table.rows if _has_value(row, table.key_columns)]
+    if not table.rows:
+        table.missing = "; ".join([missing, *table.notes])
+    return table
 
 
 # ---- Table 1: probe of off-the-shelf models ----
 
 
 def table1(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = resolve_roles(index, config)
+    role_of = {arm: ROLE_NAMES[role] for role, arm in reversed(arms.items()) if arm is not None}
     table = Table(
         "table1",
         "Table 1: probe of off-the-shelf models",
         'Prompt: "Please repeat the input and then answer the question in the input." (CommonsenseQA). '
-        "Share of outputs that repeat the input (R), answer the question correctly (A), and do both (R+A).",
-        ["Model", "Variant", "R", "A", "R+A", "n"],
+        'R-L / B-S: ROUGE-L / BERTScore of the repetition against the input ("–" when not computed). '
+        "Following: share of responses that repeat the input (R), that commit to exactly one answer, right or "
+        "wrong (A), and that do both (R+A).",
+        ["Method", "Model", "R-L", "B-S", "Following R", "A", "R+A"],
+        key_columns=2,
     )
     for arm in index.arms:
-        for variant in index.variants("probe"):
-            metrics = index.metrics(arm, "probe", variant)
-            if _metric(metrics, "repeated") is None:
-                continue
-            n = metrics.get("n")
-            table.rows.append(
-                [
-                    arm,
-                    variant,
-                    *(_metric(metrics, name) for name in ("repeated", "answered", "repeated_and_answered")),
-                    n if isinstance(n, int) else None,
-                ]
-            )
-    if not table.rows:
-        table.missing = (
-            "no scored `probe` results with R/A metrics (repeated, answered, repeated_and_answered)"
+        metrics = index.metrics(arm, PROBE_TASK, PROBE_VARIANT)
+        if metrics is None:
+            continue
+        table.rows.append(
+            [
+                config.methods.get(arm) or role_of.get(arm),
+                arm,
+                _step_means(metrics, "rouge_l", PROBE_STEP),
+                _step_means(metrics, "bertscore", PROBE_STEP),
+                *(_metric(metrics, name) for name in ("repeated", "answered", "repeated_and_answered")),
+            ]
         )
-    return table
+    return _finish(table, f"no scored `{PROBE_TASK}/{PROBE_VARIANT}` results")
 
 
-# ---- Table 2: main results, IT vs SIT ----
+# ---- Table 2: CommonsenseQA, IT vs SIT +Repeat vs SIT +Paraphrase per base model ----
+
+
+def _table2_rows(index: ResultIndex, config: ReportConfig) -> dict[str, dict[str, str | None]]:
+    """Row name → {role: arm}: the configured rows, else one row named after the arms' base model."""
+    if config.table2_rows:
+        present = set(index.arms)
+        return {
+            row: {role: cells.get(role) if cells.get(role) in present else None for role in TABLE2_ROLES}
+            for row, cells in config.table2_rows.items()
+        }
+    arms = resolve_roles(index, config)
+    row = {role: arms[role] for role in TABLE2_ROLES}
+    bases = {
+        short_name(result.summary.get("model"))
+        for result in index.results
+        if result.arm in row.values() and result.summary.get("adapter")
+    }
+    return {bases.pop() if len(bases) == 1 else "all arms": row}
+
+
+def _table2_caption(config: ReportConfig, columns: list[tuple[str, str]]) -> str:
+    prompts = ", ".join(f"{name} on `{config.table2_variant(role)}`" for name, role in columns)
+    return (
+        f"CommonsenseQA ({config.analysis_task}) accuracy. Prompt variant of each column: {prompts} — each SIT "
+        "arm is prompted with its own intermediate task."
+    )
 
 
 def table2(index: ResultIndex, config: ReportConfig) -> Table:
-    seen, unseen = config.seen_languages, config.unseen_languages
-    csqa_variant = config.main_variants.get("commonsense_qa", "")
-    xquad_variant = config.main_variants.get("xquad", "")
+    columns = [(ROLE_NAMES[role], role) for role in TABLE2_ROLES]
+    rows = _table2_rows(index, config)
     table = Table(
         "table2",
-        "Table 2: main results",
-        f"CommonsenseQA ({csqa_variant}) accuracy and following rate; XQuAD ({xquad_variant}) "
-        f"{config.xquad_metric} per language, seen ({', '.join(seen)}) and unseen ({', '.join(unseen)}) in "
-        "training, with the average over the listed languages that have results and the following rate. "
-        '"(neg.)" rows use a forced wrong intermediate output (the -neg variants).',
-        ["Model", "CSQA Acc", "CSQA Fol", *seen, "Seen Avg", *unseen, "Unseen Avg", "Seen Fol", "Unseen Fol"],
+        "Table 2: CommonsenseQA",
+        _table2_caption(config, columns),
+        ["Model"] + [n for n, _ in columns],
     )
-    for arm in index.arms:
-        for suffix, label in (("", arm), (NEG, f"{arm} (neg.)")):
-            csqa = _acc_fol(index, arm, "commonsense_qa", csqa_variant + suffix)
-            per_lang = {
-                lang: index.metrics(arm, "xquad", xquad_variant + suffix, lang) for lang in [*seen, *unseen]
-            }
-            scores = {lang: _metric(m, config.xquad_metric) for lang, m in per_lang.items()}
-            following = {lang: _metric(m, "following_rate") for lang, m in per_lang.items()}
+    for name, arms in rows.items():
+        table.rows.append(
+            [name]
+            + [
+                _accuracy(index, arms[role], config.analysis_task, config.table2_variant(role))
+                for _, role in columns
+            ]
+        )
+        if config.table2_rows:
+            named = config.table2_rows[name]
+            table.notes += [
+                f"{name}: {column}: no results for arm '{named.get(role, '')}' (see table2_rows)"
+                for column, role in columns
+                if arms[role] is None
+            ]
+        else:
+            table.notes += [f"{name}: {note}" for note in _missing_arm_notes(columns, arms, config)]
+    if not config.table2_rows:
+        table.caption += " " + _arms_caption(columns, next(iter(rows.values())))
+    return _finish(table, f"no `{config.analysis_task}` results for the Table 2 arms and variants")
+
+
+def extra_table2(index: ResultIndex, config: ReportConfig) -> Table:
+    columns = [(ROLE_NAMES[role], role) for role in TABLE2_ROLES]
+    table = Table(
+        "extra_table2",
+        "Extra (not in the paper): Table 2 with following rates and SIT (neg.)",
+        _table2_caption(config, columns)
+        + ' Each cell: accuracy / following rate. "(neg.)" rows: the same prompts with a forced wrong intermediate '
+        "output (the `-neg` variants).",
+        ["Model"] + [n for n, _ in columns],
+        pair=("Acc", "Fol"),
+    )
+    for name, arms in _table2_rows(index, config).items():
+        for suffix, label in (("", name), (NEG, f"{name} (neg.)")):
             table.rows.append(
-                [
-                    label,
-                    *csqa,
-                    *(scores[lang] for lang in seen),
-                    _mean_present([scores[lang] for lang in seen]),
-                    *(scores[lang] for lang in unseen),
-                    _mean_present([scores[lang] for lang in unseen]),
-                    _mean_present([following[lang] for lang in seen]),
-                    _mean_present([following[lang] for lang in unseen]),
+                [label]
+                + [
+                    _acc_fol(index, arms[role], config.analysis_task, config.table2_variant(role) + suffix)
+                    for _, role in columns
                 ]
             )
-    table.rows = _keep_rows_with_values(table.rows, 1)
-    if not table.rows:
-        table.missing = (
-            f"no `commonsense_qa/{csqa_variant}` or `xquad/{xquad_variant}` results (see main_variants)"
-        )
-    return table
+    return _finish(table, f"no `{config.analysis_task}` results for the Table 2 arms and variants")
 
 
-# ---- Tables 3 and 6: one row per arm, accuracy + following per prompt variant ----
+# ---- Table 3: XQuAD, multilingual IT vs multilingual SIT per language ----
 
 
-def _variant_grid(
-    key: str, title: str, caption: str, columns: list[tuple[str, str]], index: ResultIndex, task: str
-) -> Table:
-    headers = ["Model"] + [f"{name} {metric}" for name, _ in columns for metric in ("Acc", "Fol")]
-    table = Table(key, title, caption, headers)
-    for arm in index.arms:
-        table.rows.append(
-            [arm] + [cell for _, variant in columns for cell in _acc_fol(index, arm, task, variant)]
-        )
-    table.rows = _keep_rows_with_values(table.rows, 1)
-    if not table.rows:
-        names = ", ".join(variant for _, variant in columns)
-        table.missing = f"no `{task}` results for the variants {names}"
-    return table
+def _gold_caption(index: ResultIndex, arms: list[str], variant: str) -> str:
+    golds = {
+        arm: result.summary.get("gold") or "not recorded"
+        for arm in arms
+        if (result := index.get(arm, "xquad", variant)) is not None
+    }
+    described = {
+        "english": "the English answer (XQuAD is parallel by id)",
+        "passage": "the passage-language answer",
+    }
+    if len(set(golds.values())) == 1:
+        gold = next(iter(golds.values()))
+        return f"Gold: {described.get(gold, gold)} (summary `gold`: {gold})."
+    return "Gold differs between arms: " + ", ".join(f"{arm} {gold}" for arm, gold in golds.items()) + "."
 
 
 def table3(index: ResultIndex, config: ReportConfig) -> Table:
-    return _variant_grid(
+    arms = resolve_roles(index, config)
+    columns = [("IT", "it"), ("SIT", "sit")]
+    languages = [*config.seen_languages, *config.unseen_languages]
+    present = [arms[role] for _, role in columns if arms[role] is not None]
+    table = Table(
         "table3",
-        "Table 3: unseen intermediate tasks",
-        f"{config.analysis_task}: accuracy and following rate when the intermediate task is repetition or "
-        "paraphrasing; compare models trained with one of them and tested on the other.",
-        UNSEEN_TASKS,
-        index,
-        config.analysis_task,
+        "Table 3: XQuAD",
+        f"XQuAD accuracy per language with the `{config.xquad_variant}` prompt (translate the input into English, "
+        "then answer): the paper's lenient measure, the normalized gold contained in the extracted answer. "
+        f"{_gold_caption(index, present, config.xquad_variant)} Languages seen in training: "
+        f"{', '.join(config.seen_languages) or 'none'}; unseen: {', '.join(config.unseen_languages) or 'none'}. "
+        "IT and SIT are both multilingual (IT: English plus each language's translated originals). "
+        + _arms_caption(columns, arms),
+        ["Model", *languages],
+        notes=_missing_arm_notes(columns, arms, config),
     )
+    for name, role in columns:
+        if arms[role] is not None:
+            per_lang = [index.metrics(arms[role], "xquad", config.xquad_variant, lang) for lang in languages]
+            table.rows.append([name, *(_metric(m, "accuracy") for m in per_lang)])
+    return _finish(table, f"no `xquad/{config.xquad_variant}` results")
 
 
-def table6(index: ResultIndex, config: ReportConfig) -> Table:
-    return _variant_grid(
-        "table6",
-        "Table 6: number of steps",
-        f"{config.analysis_task}: accuracy and following rate with 1, 2 and 3 intermediate steps "
-        "(R = repeat, P = paraphrase, A = answer).",
-        STEP_CHAINS,
-        index,
-        config.analysis_task,
+def extra_table3(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = resolve_roles(index, config)
+    seen, unseen = config.seen_languages, config.unseen_languages
+    table = Table(
+        "extra_table3",
+        "Extra (not in the paper): Table 3 averages, following rates and SIT (neg.)",
+        f"XQuAD `{config.xquad_variant}`: mean accuracy and following rate over the seen ({', '.join(seen)}) and "
+        f'unseen ({", ".join(unseen)}) languages that have results; "(neg.)" rows: the `{config.xquad_variant}'
+        f"{NEG}` variant (a forced wrong translation).",
+        ["Model", "Seen Avg", "Unseen Avg", "Seen Fol", "Unseen Fol"],
     )
+    for name, role in (("IT", "it"), ("SIT", "sit")):
+        if arms[role] is None:
+            continue
+        for suffix, label in (("", name), (NEG, f"{name} (neg.)")):
+            variant = config.xquad_variant + suffix
+            metrics = {lang: index.metrics(arms[role], "xquad", variant, lang) for lang in [*seen, *unseen]}
+            table.rows.append(
+                [label]
+                + [  # Seen Avg, Unseen Avg, Seen Fol, Unseen Fol
+                    _mean_present([_metric(metrics[lang], metric) for lang in group])
+                    for metric in ("accuracy", "following_rate")
+                    for group in (seen, unseen)
+                ]
+            )
+    return _finish(table, f"no `xquad/{config.xquad_variant}` results")
 
 
-# ---- Table 5: unseen prompt templates ----
+# ---- Table 5: unseen intermediate tasks (evaluation instruction × training arm) ----
 
 
 def table5(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = resolve_roles(index, config)
     task = config.analysis_task
     table = Table(
         "table5",
-        "Table 5: unseen prompt templates",
-        f"{task}: accuracy and following rate with the verbalizations seen in training and with unseen ones "
-        "(the -unseen variants).",
-        ["Model", "Variant", "Seen Acc", "Seen Fol", "Unseen Acc", "Unseen Fol"],
+        "Table 5: evaluation instruction × training data",
+        f"{task}: accuracy / following rate (%) of each training arm prompted with the non-sequential "
+        "instruction (`plain`), repeat-then-answer (`repeat`) and paraphrase-then-answer (`paraphrase`); a SIT arm "
+        "tested on the other arm's intermediate task faces an unseen task. "
+        + _arms_caption(TABLE5_COLUMNS, arms),
+        ["Evaluation instruction"] + [name for name, _ in TABLE5_COLUMNS],
+        notes=_missing_arm_notes(TABLE5_COLUMNS, arms, config),
+        pair=("Acc", "Fol"),
     )
-    bases = [v[: -len(UNSEEN)] for v in index.variants(task) if v.endswith(UNSEEN)]
-    for arm in index.arms:
-        for base in bases:
-            table.rows.append(
-                [
-                    arm,
-                    base,
-                    *_acc_fol(index, arm, task, base),
-                    *_acc_fol(index, arm, task, base + UNSEEN),
-                ]
+    for label, variant in TABLE5_ROWS:
+        table.rows.append(
+            [label] + [_acc_fol(index, arms[role], task, variant) for _, role in TABLE5_COLUMNS]
+        )
+    return _finish(table, f"no `{task}` results for the variants plain, repeat, paraphrase")
+
+
+# ---- Table 6: number of steps, quality of the intermediate outputs ----
+
+
+def table6(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = resolve_roles(index, config)
+    task = config.analysis_task
+    table = Table(
+        "table6",
+        "Table 6: number of intermediate steps",
+        f"{task}: ROUGE-L / BERTScore (F, %) of the intermediate outputs against their expected texts, the mean "
+        'over the steps that have an expected text (repetitions; a paraphrase has none) — BERTScore "–" when '
+        "scoring ran without it. R = repeat, P = paraphrase, A = answer. "
+        + _arms_caption(TABLE6_COLUMNS, arms),
+        ["Steps"] + [name for name, _ in TABLE6_COLUMNS],
+        notes=_missing_arm_notes(TABLE6_COLUMNS, arms, config),
+        pair=("ROUGE-L", "BERTScore"),
+    )
+    for label, variant in TABLE6_ROWS:
+        row: list[Cell] = [label]
+        for _, role in TABLE6_COLUMNS:
+            metrics = index.metrics(arms[role], task, variant) if arms[role] else None
+            row.append(
+                None
+                if metrics is None
+                else (_step_means(metrics, "rouge_l"), _step_means(metrics, "bertscore"))
             )
-    table.rows = _keep_rows_with_values(table.rows, 2)
-    if not table.rows:
-        table.missing = f"no `{task}` results for an `{UNSEEN}` variant"
-    return table
+        table.rows.append(row)
+    return _finish(table, f"no `{task}` results for the variants {', '.join(v for _, v in TABLE6_ROWS)}")
+
+
+# ---- §5.2: unseen prompt templates ----
+
+
+def _template_variants(index: ResultIndex, config: ReportConfig) -> list[str]:
+    if config.template_variants:
+        return config.template_variants
+    return [v for v in index.variants(config.analysis_task) if UNSEEN in v and not v.endswith(NEG)]
+
+
+def unseen_templates(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = resolve_roles(index, config)
+    task = config.analysis_task
+    columns = [("IT", "it"), ("SIT", "sit")]
+    variants = _template_variants(index, config)
+    table = Table(
+        "unseen_templates",
+        "§5.2: unseen prompt templates",
+        f"{task}: accuracy / following rate (%) with step verbalizations never used in training, one row per "
+        f"template (the paper: three unseen templates, 50 samples each; here {len(variants)}). "
+        + _arms_caption(columns, arms),
+        ["Template (variant)"] + [name for name, _ in columns],
+        notes=_missing_arm_notes(columns, arms, config),
+        pair=("Acc", "Fol"),
+    )
+    for variant in variants:
+        results = [index.get(arms[role], task, variant) for _, role in columns if arms[role]]
+        templates = list(dict.fromkeys(r.summary.get("template") or "?" for r in results if r is not None))
+        label = f"{' / '.join(templates) or '?'} ({variant})"
+        table.rows.append([label] + [_acc_fol(index, arms[role], task, variant) for _, role in columns])
+    return _finish(table, f"no `{task}` results for an `{UNSEEN}` variant (see template_variants)")
 
 
 # ---- every result, every numeric metric ----
 
 
-def _mean_of_steps(value: object) -> float | None:
-    """A per-step metric of summary.json ([{"step", "mean", "n"}, ...]) as one number: the mean of its step means."""
-    if not isinstance(value, list):
-        return None
-    return _mean_present([_metric(step, "mean") if isinstance(step, dict) else None for step in value])
-
-
 def _scalar_metrics(metrics: dict) -> dict[str, float]:
-    """Every number of a summary's metrics; per-step lists (rouge_l, bertscore, step_done) as their mean."""
+    """Every number of a summary's metrics; per-step lists (rouge_l, bertscore, faithful) as their mean."""
     values: dict[str, float] = {}
     for name, value in metrics.items():
-        number = _mean_of_steps(value) if isinstance(value, list) else _metric(metrics, name)
+        number = _step_means(metrics, name) if isinstance(value, list) else _metric(metrics, name)
         if number is not None and name != "n":
             values[name] = number
     return values
@@ -275,7 +481,7 @@ def results_table(index: ResultIndex, config: ReportConfig) -> Table:
         "results",
         "All results",
         "Every scored result and every numeric metric of its summary.json; a per-step metric (rouge_l, "
-        "bertscore, step_done) is the mean of its step means.",
+        "bertscore, faithful) is the mean of its step means.",
         ["Model", "Task", "Variant", "Lang", "n", *metric_names],
     )
     arm_rank = {arm: i for i, arm in enumerate(index.arms)}
@@ -295,4 +501,12 @@ def results_table(index: ResultIndex, config: ReportConfig) -> Table:
     return table
 
 
-PAPER_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [table1, table2, table3, table5, table6]
+PAPER_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [
+    table1,
+    table2,
+    table3,
+    table5,
+    table6,
+    unseen_templates,
+]
+EXTRA_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [extra_table2, extra_table3]
