@@ -1,9 +1,10 @@
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import pytest
 
-from seqtune.config import build, field_help, parse_override
+from seqtune.config import Range, Seconds, build, field_help, parse_override
 from seqtune.errors import ConfigError
 
 
@@ -86,3 +87,54 @@ def test_mapping_values_are_type_checked():
     assert build(Mixed, {"mix": {"sequential/zh": 4750}}).mix == {"sequential/zh": 4750.0}
     with pytest.raises(ConfigError, match="mix.sequential/zh: expected float"):
         build(Mixed, {"mix": {"sequential/zh": "many"}})
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"lr": "nan"}, "lr"),  # what `lr=nan` on the command line gives (YAML reads it as a string)
+        ({"lr": float("inf")}, "lr"),  # `lr=.inf`
+        ({"lr": "-inf"}, "lr"),
+        ({"lr": "1e999"}, "lr"),  # overflows to infinity
+        ({"name": float("nan")}, "name"),
+    ],
+)
+def test_non_finite_numbers_are_refused_naming_the_option(values, field):
+    with pytest.raises(ConfigError, match=rf"^{field}: must be a finite number"):
+        build(ToyConfig, {"name": "x", **values})
+
+
+def test_non_finite_numbers_are_refused_inside_lists_mappings_and_free_options():
+    @dataclass
+    class Nested:
+        mix: dict[str, float] = field(default_factory=dict)
+        weights: list[float] = field(default_factory=list)
+        options: dict[str, Any] = field(default_factory=dict)
+
+    with pytest.raises(ConfigError, match=r"^mix.sequential/zh: must be a finite number"):
+        build(Nested, {"mix": {"sequential/zh": float("nan")}})
+    with pytest.raises(ConfigError, match=r"^weights\[1\]: must be a finite number"):
+        build(Nested, {"weights": [1.0, "inf"]})
+    with pytest.raises(ConfigError, match=r"^options.sampling.temperature: must be a finite number"):
+        build(Nested, {"options": {"sampling": {"temperature": float("nan")}}})
+    assert build(Nested, {"options": {"a": [1.5, "nan"]}}).options == {"a": [1.5, "nan"]}  # a string stays
+
+
+def test_bounds_written_in_the_annotation_are_checked():
+    @dataclass
+    class Timed:
+        timeout: Seconds = 60.0
+        share: Annotated[float, Range(ge=0, le=1)] = 0.5
+        count: Annotated[int, Range(gt=0)] = 1
+
+    assert build(Timed, {"timeout": 2, "share": 1, "count": 3}) == Timed(2.0, 1.0, 3)
+    for values, message in [
+        ({"timeout": 0}, "timeout: must be > 0, got 0.0"),
+        ({"timeout": -5}, "timeout: must be > 0, got -5.0"),
+        ({"timeout": "nan"}, "timeout: must be a finite number"),
+        ({"share": 1.5}, "share: must be <= 1, got 1.5"),
+        ({"count": 0}, "count: must be > 0, got 0"),
+        ({"count": 1.5}, "count: expected int"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build(Timed, values)

@@ -1,14 +1,19 @@
 """`seqtune run`: every shipped pipeline config plans cleanly, and a tiny run goes end to end and resumes."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+from seqtune import layout
 from seqtune.cli import main
-from seqtune.config import build, load_yaml
-from seqtune.errors import ConfigError
-from seqtune.run import MARKER, RunConfig, plan_run
+from seqtune.config import build, load_yaml, set_dotted
+from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.layout import STAGE_DONE as MARKER
+from seqtune.manifest import HashCache, write_manifest
+from seqtune.run import RunConfig, plan_run, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE_CONFIGS = [REPO / "configs" / "demo.yaml", *sorted((REPO / "configs" / "paper").glob("*.yaml"))]
@@ -101,3 +106,301 @@ def test_tiny_run_end_to_end_then_resume_skips_finished_stages(tmp_path, caplog)
     with caplog.at_level("INFO"):
         assert main(["run", str(config), "generate.max_new_tokens=6"]) == 0
     assert "== train" not in caplog.text and "== generate SIT / commonsense_qa" in caplog.text
+
+
+# ---- safety of the run folder, markers and names (issue 11: defects 1, 5, 8, 12) ----
+# The stages themselves are replaced by fakes that record their calls: these tests are about what `run`
+# decides (what to run, what to delete, what to refuse), and must not depend on torch or a model.
+
+
+@pytest.fixture
+def fake_stages(monkeypatch):
+    import seqtune.generate.pipeline
+    import seqtune.report.pipeline
+    import seqtune.score
+    import seqtune.train.pipeline
+
+    calls: list[tuple[str, str]] = []
+
+    def train(config):
+        calls.append(("train", f"{Path(config.output_dir).name} resume={config.resume}"))
+        out = Path(config.output_dir)
+        (out / "checkpoints" / "checkpoint-1").mkdir(parents=True, exist_ok=True)
+        (out / "model").mkdir(exist_ok=True)
+        return out
+
+    def base(config, folder):
+        calls.append(("base", ""))
+        shutil.rmtree(folder, ignore_errors=True)  # as the real builder does: the new model replaces the old
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}", encoding="utf-8")
+        return folder
+
+    def generate(config):
+        calls.append(("generate", config.model))
+        (Path(config.output) / "predictions.jsonl").write_text("{}\n", encoding="utf-8")
+
+    def report(config):
+        calls.append(("report", ""))
+        (Path(config.output) / "report.md").write_text("# report\n", encoding="utf-8")
+        return Path(config.output) / "report.md"
+
+    monkeypatch.setattr(seqtune.train.pipeline, "run_train", train)
+    monkeypatch.setattr(seqtune.train.pipeline, "build_tiny_base", base)
+    monkeypatch.setattr(seqtune.generate.pipeline, "run_generate", generate)
+    monkeypatch.setattr(seqtune.score, "run_score", lambda config: calls.append(("score", "")))
+    monkeypatch.setattr(seqtune.report.pipeline, "run_report", report)
+    return calls
+
+
+def _values(tmp_path: Path, **changes) -> dict:
+    data = tmp_path / "inputs" / "train.jsonl"
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        data.write_bytes((REPO / "tests" / "fixtures" / "train" / "train.jsonl").read_bytes())
+    values = {
+        "output_dir": str(tmp_path / "run"),
+        "augment": {"inputs": [str(data)], "steps": ["repeat"]},
+        "train": {"max_steps": 1, "dev_size": 0, "keep_best": False},
+        "eval": [
+            {
+                "task": "commonsense_qa",
+                "data": str(REPO / "src" / "seqtune" / "samples" / "commonsense_qa.dev.jsonl"),
+                "variants": ["plain", "repeat"],
+            }
+        ],
+    }
+    for key, value in changes.items():
+        set_dotted(values, key, value)
+    return values
+
+
+def _run(values: dict) -> Path:
+    return run_pipeline(build(RunConfig, values))
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("arm", ["/tmp/v", "../../x", "..", ".", "", ".hidden", "a/b", "a\\b", "x\0y"])
+def test_arm_names_must_be_plain_names(tmp_path, arm):
+    values = _values(tmp_path, arms={arm: {"data": "original"}})
+    with pytest.raises(ConfigError, match="arms: .* is not a plain name"):
+        build(RunConfig, values)
+
+
+def test_a_run_refuses_a_folder_it_did_not_create_and_deletes_nothing(tmp_path, fake_stages):
+    root = tmp_path / "run"
+    (root / "train" / "IT" / "checkpoints").mkdir(parents=True)
+    (root / "train" / "IT" / "checkpoints" / "mine.pt").write_bytes(b"weights")
+    values = _values(tmp_path)
+    before = _tree(tmp_path)
+    with pytest.raises(SeqtuneError, match="already holds files that seqtune did not create"):
+        _run(values)
+    assert _tree(tmp_path) == before and fake_stages == []
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(SeqtuneError, match="file is a file, not a folder"):
+        _run(_values(tmp_path, output_dir=str(tmp_path / "file" / "run")))
+
+
+def test_stale_checkpoints_are_removed_only_where_the_run_created_them(tmp_path, fake_stages):
+    _run(_values(tmp_path))
+    assert ("train", "IT resume=False") in fake_stages
+    (tmp_path / "run" / "train" / "IT" / "checkpoints" / "checkpoint-1" / "w").write_text(
+        "old", encoding="utf-8"
+    )
+    fake_stages.clear()
+    _run(_values(tmp_path, **{"train.learning_rate": 1e-4}))  # another config: its checkpoints are stale
+    assert ("train", "IT resume=False") in fake_stages
+    assert not (tmp_path / "run" / "train" / "IT" / "checkpoints" / "checkpoint-1" / "w").exists()
+    # a folder of somebody else's is never emptied, even inside the run folder
+    foreign = tmp_path / "run" / "train" / "other"
+    (foreign / "checkpoints").mkdir(parents=True)
+    with pytest.raises(SeqtuneError, match="not created by seqtune; refusing to delete"):
+        layout.remove_owned(foreign / "checkpoints", owner=foreign)
+    with pytest.raises(SeqtuneError, match="refusing to delete"):
+        layout.remove_owned(tmp_path / "inputs", owner=tmp_path / "run")  # outside its owner
+    assert (foreign / "checkpoints").is_dir() and (tmp_path / "inputs" / "train.jsonl").is_file()
+
+
+def test_a_changed_input_file_runs_its_stage_again(tmp_path, fake_stages):
+    _run(_values(tmp_path))
+    assert [stage for stage, _ in fake_stages].count("train") == 2
+    fake_stages.clear()
+    _run(_values(tmp_path))
+    assert [stage for stage, _ in fake_stages] == ["score", "score", "report"]  # all else is done
+
+    data = tmp_path / "inputs" / "train.jsonl"
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched, same content
+    fake_stages.clear()
+    _run(_values(tmp_path))
+    assert "train" not in [stage for stage, _ in fake_stages]
+
+    lines = data.read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join(lines[1:] + lines[:1]) + "\n", encoding="utf-8")  # same size, other content
+    fake_stages.clear()
+    _run(_values(tmp_path))
+    stages = [stage for stage, _ in fake_stages]
+    assert stages.count("base") == 1 and stages.count("train") == 2 and stages.count("generate") == 2
+    assert (
+        json.loads((tmp_path / "run" / "augment" / "original.jsonl").read_text().splitlines()[0])["id"]
+        == json.loads(lines[1])["id"]
+    )
+
+
+def test_a_changed_evaluation_file_regenerates_without_retraining(tmp_path, fake_stages):
+    data = tmp_path / "csqa.jsonl"
+    data.write_bytes((REPO / "src" / "seqtune" / "samples" / "commonsense_qa.dev.jsonl").read_bytes())
+    values = _values(tmp_path)
+    values["eval"][0]["data"] = str(data)
+    _run(values)
+    data.write_bytes(data.read_bytes().replace(b'"A"', b'"B"', 1))
+    fake_stages.clear()
+    _run(values)
+    assert [stage for stage, _ in fake_stages].count("generate") == 2 and (
+        "train",
+        "IT resume=False",
+    ) not in (fake_stages)
+
+
+def test_failures_leave_no_half_built_base_model_nor_empty_checkpoints(tmp_path, fake_stages, monkeypatch):
+    import seqtune.train.pipeline
+
+    working_base = seqtune.train.pipeline.build_tiny_base  # the fixture's fake
+
+    def broken_base(config, folder):
+        (folder.parent / ".base_model.ab12cd34").mkdir(parents=True)  # the builder's staging folder
+        raise SeqtuneError("tokenizer: out of memory")
+
+    monkeypatch.setattr(seqtune.train.pipeline, "build_tiny_base", broken_base)
+    with pytest.raises(SeqtuneError, match="out of memory"):
+        _run(_values(tmp_path))
+    assert not (tmp_path / "run" / ".base_model.ab12cd34").exists()
+    assert not (tmp_path / "run" / "base_model").exists()
+
+    def broken_train(config):
+        (Path(config.output_dir) / "checkpoints").mkdir(parents=True)
+        raise SeqtuneError("data: bad record")
+
+    monkeypatch.setattr(seqtune.train.pipeline, "build_tiny_base", working_base)
+    monkeypatch.setattr(seqtune.train.pipeline, "run_train", broken_train)
+    with pytest.raises(SeqtuneError, match="bad record"):
+        _run(_values(tmp_path))
+    assert (tmp_path / "run" / "base_model" / "config.json").is_file()  # a finished stage is kept
+    assert not (tmp_path / "run" / "train" / "IT" / "checkpoints").exists()
+
+
+def test_temporaries_of_a_killed_run_are_removed_when_it_resumes(tmp_path, fake_stages):
+    _run(_values(tmp_path, stages=["augment"]))
+    stale = tmp_path / "run" / "augment" / ".data.jsonl.k1ll3d00.tmp"
+    stale.write_text('{"half": ', encoding="utf-8")
+    _run(_values(tmp_path, stages=["augment"]))
+    assert not stale.exists()
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path, fake_stages, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps(_values(tmp_path)), encoding="utf-8")
+    _run(_values(tmp_path, stages=["augment"]))
+    with layout.locked(tmp_path / "run", "the test, holding the folder"):
+        assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "the test, holding the folder" in err and "is writing to this folder" in err
+    )
+    assert fake_stages == []
+    assert main(["run", str(config), "stages=[augment]"]) == 0  # the lock goes with its holder
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"eval": [{"task": "comonsense_qa"}]}, r"eval\[0\].task: unknown task 'comonsense_qa'"),
+        ({"eval": [{"task": "commonsense_qa", "variants": ["repeat", "reapeat"]}]}, "no variant.* reapeat"),
+        ({"augment.steps": ["repeat", "paraphrse"]}, "augment.steps: unknown step.* paraphrse"),
+        ({"augment.parallel_steps": ["tranlate"]}, "augment.parallel_steps: unknown step.* tranlate"),
+        ({"eval": [{"task": "probe"}, {"task": "probe"}]}, r"eval\[1\]: task 'probe' is already evaluated"),
+        ({"eval": [{"task": "../../etc"}]}, r"eval\[0\].task: '../../etc' is not a plain name"),
+        (
+            {"eval": [{"task": "xquad", "task_options": {"languages": ["de", "jp"]}}]},
+            r"eval\[0\].task_options: xquad: unknown language\(s\) jp",
+        ),
+        ({"eval": [{"task": "probe", "task_options": {"langs": ["de"]}}]}, r"unknown task_options langs"),
+    ],
+)
+def test_every_name_is_checked_before_the_first_stage(tmp_path, fake_stages, change, message):
+    values = _values(tmp_path, **change)
+    with pytest.raises(ConfigError, match=message):
+        _run(values)
+    assert not (tmp_path / "run").exists() and fake_stages == []
+
+
+def test_long_texts_in_a_config_are_not_taken_for_paths(tmp_path):
+    values = _values(tmp_path, **{"augment.paraphrase_prompt": "Paraphrase it. " * 40})
+    assert plan_run(build(RunConfig, values)).augment.paraphrase_prompt.startswith("Paraphrase")
+    with pytest.raises(ConfigError, match="arms.SIT.data: no such file"):
+        _run(_values(tmp_path, **{"arms.SIT": {"data": "x" * 5000}}))
+
+
+def test_missing_inputs_and_inputs_inside_the_run_folder_are_refused_before_any_stage(tmp_path, fake_stages):
+    with pytest.raises(ConfigError, match=r"arms.SIT.data: no such file: .*nope.jsonl"):
+        _run(_values(tmp_path, **{"arms.SIT": {"data": str(tmp_path / "nope.jsonl")}}))
+    with pytest.raises(ConfigError, match=r"eval\[0\].data: no such file or folder"):
+        _run(_values(tmp_path, eval=[{"task": "commonsense_qa", "data": str(tmp_path / "csqa.jsonl")}]))
+    _run(_values(tmp_path, stages=["augment"]))
+    produced = tmp_path / "run" / "augment" / "data.jsonl"
+    before = produced.read_bytes()
+    with pytest.raises(SeqtuneError, match="an input inside the output folder"):
+        _run(_values(tmp_path, **{"augment.inputs": [str(produced)]}))
+    assert produced.read_bytes() == before
+
+
+# ---- manifests, hashes, output-is-input (issue 11: defects 3, 5, 9) ----
+
+
+def test_each_output_gets_its_own_manifest(tmp_path):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    for output, n in ((first, 1), (second, 2)):
+        output.write_text("x", encoding="utf-8")
+        write_manifest(output, stage="augment", config={"n": n}, started=0.0)
+    assert json.loads((tmp_path / "a.jsonl.manifest.json").read_text())["config"] == {"n": 1}
+    assert json.loads((tmp_path / "b.jsonl.gz.manifest.json").read_text())["config"] == {"n": 2}
+    assert write_manifest(tmp_path, stage="train", config={}, started=0.0) == tmp_path / "manifest.json"
+    assert (
+        write_manifest(tmp_path, stage="score", config={}, started=0.0, name="x.json") == tmp_path / "x.json"
+    )
+
+
+def test_hash_cache_reads_a_file_again_only_when_it_changed(tmp_path, monkeypatch):
+    import seqtune.manifest
+
+    reads = []
+    real = seqtune.manifest.file_sha256
+    monkeypatch.setattr(seqtune.manifest, "file_sha256", lambda path: reads.append(path) or real(path))
+    data = tmp_path / "model" / "weights.bin"
+    data.parent.mkdir()
+    data.write_bytes(b"1" * 100)
+    cache = HashCache(tmp_path / "cache.json")
+    first = cache.content(data.parent)
+    cache.save()
+    assert HashCache(tmp_path / "cache.json").content(data.parent) == first and len(reads) == 1
+    data.write_bytes(b"2" * 100)
+    os.utime(data, ns=(0, data.stat().st_mtime_ns + 10**9))
+    assert HashCache(tmp_path / "cache.json").content(data.parent) != first and len(reads) == 2
+
+
+def test_an_output_that_is_an_input_is_refused_however_it_is_spelled(tmp_path, monkeypatch):
+    data = tmp_path / "data.jsonl"
+    data.write_text("{}\n", encoding="utf-8")
+    (tmp_path / "link.jsonl").symlink_to(data)
+    os.link(data, tmp_path / "hard.jsonl")
+    monkeypatch.chdir(tmp_path)
+    for output in ("data.jsonl", "./sub/../data.jsonl", tmp_path / "link.jsonl", tmp_path / "hard.jsonl"):
+        with pytest.raises(SeqtuneError, match="output is also an input"):
+            layout.refuse_output_that_is_input(output, [data])
+    layout.refuse_output_that_is_input(tmp_path / "out.jsonl", [data])
+    layout.refuse_output_that_is_input(tmp_path, [data])  # a folder output that holds its input: fine
+    with pytest.raises(SeqtuneError, match="an input inside the output folder"):
+        layout.refuse_output_that_is_input(tmp_path, [data], folder=True)

@@ -12,9 +12,10 @@ import importlib
 import logging
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 from seqtune import __version__
-from seqtune.errors import SeqtuneError
+from seqtune.errors import ConfigError, SeqtuneError
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,18 @@ def _load(reference: str):
     return getattr(importlib.import_module(module), attribute)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one line, like every other seqtune error (its usage block is for --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"seqtune: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only `command`'s sub-parser gets its (imported) options."""
     from seqtune.config import add_config_arguments
 
-    parser = argparse.ArgumentParser(prog="seqtune", description="Sequential instruction tuning toolkit.")
+    parser = _Parser(prog="seqtune", description="Sequential instruction tuning toolkit.")
     parser.add_argument("--version", action="version", version=f"seqtune {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -92,10 +100,18 @@ def main(argv: list[str] | None = None) -> int:
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     try:
         parser = build_parser(command if command in COMMANDS else None)
-        namespace = parser.parse_args(argv)
+        # parse_args would refuse a key=value or a path after an --option (argparse fills a positional list
+        # only once); what it leaves over goes to the same list, and a leftover --option is still an error
+        namespace, leftover = parser.parse_known_args(argv)
         if namespace.command is None:
             parser.print_help()
             return 2
+        unknown = [arg for arg in leftover if arg.startswith("-")]
+        if unknown:
+            raise ConfigError(
+                f"unrecognized arguments: {' '.join(unknown)} (see: seqtune {namespace.command} --help)"
+            )
+        namespace.args = [*namespace.args, *leftover]
         logging.basicConfig(
             level=logging.WARNING if namespace.quiet else logging.INFO,
             format="%(message)s",
@@ -109,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except SeqtuneError as error:
         print(f"seqtune: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # the file system refused something (a read-only folder, a full disk, a file where a folder should
+        # be): the user's to fix, so one line naming the path rather than a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"seqtune: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqtune: interrupted", file=sys.stderr)

@@ -3,7 +3,9 @@
 Each stage's dataclass lives beside the stage (e.g. `seqtune.augment.config.AugmentConfig`); this module is the
 shared mechanism. The attribute docstring under a field is its help text (read from the source with `ast`), so
 the docs, `--help` and validation errors never drift apart. Values are type-checked against the annotations
-before any model or data is loaded; a dataclass `validate()` method adds cross-field checks.
+before any model or data is loaded; a dataclass `validate()` method adds cross-field checks. Bounds that belong
+to a type rather than to one stage are written in the annotation (`Annotated[float, Range(gt=0)]`, e.g.
+`Seconds`); floats must be finite everywhere (NaN and infinity are never a meaningful setting).
 """
 
 from __future__ import annotations
@@ -14,18 +16,45 @@ import contextlib
 import dataclasses
 import difflib
 import inspect
+import math
+import operator
 import textwrap
 import types
 import typing
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 
 from seqtune.errors import ConfigError
 
 C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds of a numeric field, given in its annotation: `timeout: Annotated[float, Range(gt=0)] = 60.0`."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def check(self, name: str, value: float) -> None:
+        bounds = (
+            (">", self.gt, operator.gt),
+            (">=", self.ge, operator.ge),
+            ("<", self.lt, operator.lt),
+            ("<=", self.le, operator.le),
+        )
+        for sign, bound, holds in bounds:
+            if bound is not None and not holds(value, bound):
+                raise ConfigError(f"{name}: must be {sign} {bound:g}, got {value!r}")
+
+
+Seconds = Annotated[float, Range(gt=0)]
+"""A duration in seconds: zero or a negative number is refused (every request would time out at once)."""
 
 
 @cache
@@ -50,11 +79,13 @@ def field_help(cls: type) -> dict[str, str]:
 
 
 def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    return typing.get_type_hints(cls, include_extras=True)
 
 
 def _describe(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _describe(typing.get_args(annotation)[0])
     if origin is Literal:
         return " | ".join(repr(arg) for arg in typing.get_args(annotation))
     return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")
@@ -64,6 +95,12 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
     """Check `value` against `annotation` (converting int → float and a scalar → one-item list)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Annotated:
+        value = coerce(name, args[0], value)
+        for constraint in args[1:]:
+            if isinstance(constraint, Range):
+                constraint.check(name, value)
+        return value
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -93,6 +130,7 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
         key_type, value_type = args or (Any, Any)
         return {coerce(name, key_type, k): coerce(f"{name}.{k}", value_type, v) for k, v in value.items()}
     if annotation is Any:
+        _reject_non_finite(name, value)
         return value
     if annotation is bool:
         if isinstance(value, bool):
@@ -101,9 +139,9 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
     if annotation is float and not isinstance(value, bool):
         # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the float everyone means
         with contextlib.suppress(TypeError, ValueError):
-            return float(value)
+            return _reject_non_finite(name, float(value))
     if annotation is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        return str(_reject_non_finite(name, value))
     if (
         isinstance(annotation, type)
         and isinstance(value, annotation)
@@ -111,6 +149,20 @@ def coerce(name: str, annotation: Any, value: Any) -> Any:
     ):
         return value
     raise ConfigError(f"{name}: expected {_describe(annotation)}, got {value!r}")
+
+
+def _reject_non_finite(name: str, value: Any) -> Any:
+    """`value`, unless a float in it is NaN or infinite (`learning_rate=nan` would train nothing, silently)."""
+    pending = [(name, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{where}: must be a finite number, got {item!r}")
+        if isinstance(item, dict):
+            pending.extend((f"{where}.{key}", child) for key, child in item.items())
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return value
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -217,6 +269,8 @@ def add_config_arguments(
 
 def _metavar(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _metavar(typing.get_args(annotation)[0])
     args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
     if origin in (Union, types.UnionType) and len(args) == 1:
         return _metavar(args[0])

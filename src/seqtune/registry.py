@@ -1,4 +1,4 @@
-"""A name → factory registry, used by steps/, tasks/, providers/ and generate/ back-ends.
+"""A name → factory registry, used by steps/, tasks/ and lm/.
 
 Modules register themselves at import time; `Registry.get` imports the package's modules on first use so
 that registering needs no central list (adding a step = adding one file).

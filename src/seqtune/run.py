@@ -1,18 +1,15 @@
 """`seqtune run CONFIG.yaml`: augment → train (one model per arm) → generate → score → report in one folder.
 
-Layout of a run folder:
-    augment/data.jsonl        sequential + original records (the SIT training data)
-    augment/original.jsonl    the original records only (the IT baseline's training data)
-    base_model/               for `model: tiny`: one tiny model shared by every arm, so arms differ only in data
-    train/<arm>/              one training run per arm (model/, checkpoints/, manifest.json ...)
-    eval/<arm>/<task>/        predictions.jsonl, scores.jsonl, summary.json
-    report/                   tables, figures, report.md
+The folder's layout is `seqtune.layout.RunLayout`'s. Before anything runs, every stage config is built and
+validated and every name is checked against its registry (tasks, their variants, steps), so a typo
+fails in a second, not after training. A run writes only into a folder it created (or an empty one), holds a lock
+on it so that a second run on the same folder is refused, and deletes only inside folders it created.
 
-Every stage config is built and validated before anything runs, so a typo fails in a second, not after training.
-Each finished stage leaves `.seqtune-stage.json` holding a hash of its resolved config and of the stages it
-depends on. A stage whose marker matches is skipped, so an interrupted run resumes where it stopped (and the
-interrupted stage resumes on its own: training from its last checkpoint, generation from its saved responses).
-Scoring is cheap and deterministic, so it is always recomputed from the saved predictions.
+Each finished stage leaves a marker holding a hash of its resolved config, of the content of the input files it
+names and of the stages it depends on. A stage whose marker matches is skipped, so an interrupted run resumes
+where it stopped (and the interrupted stage resumes on its own: training from its last checkpoint, generation
+from its saved responses); a changed input file runs its stage again. Scoring is cheap and deterministic, so it
+is always recomputed from the saved predictions.
 """
 
 from __future__ import annotations
@@ -20,21 +17,31 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqtune import layout
 from seqtune.config import build, load_yaml, to_dict
-from seqtune.errors import ConfigError
-from seqtune.records import iter_json_records, write_json, write_jsonl
+from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.layout import RunLayout
+from seqtune.manifest import HashCache
+from seqtune.records import (
+    check_writable_folder,
+    iter_json_records,
+    looks_like_path,
+    remove_stale_temporaries,
+    write_json,
+    write_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
 STAGES = ("augment", "train", "generate", "score", "report")
-MARKER = ".seqtune-stage.json"
-STARTED = ".seqtune-stage-started.json"
+# Config keys that name what a stage writes; keys naming a cache (which the stage both reads and writes, and
+# whose content never changes what it computes) are left out too: neither holds an input of the stage.
+_OUTPUT_KEYS = ("output", "output_dir")
 
 
 @dataclass
@@ -73,11 +80,20 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"stages: unknown {unknown}; known: {', '.join(STAGES)}")
         for arm, spec in self.arms.items():
+            layout.plain_name(arm, "arms")
             if not isinstance(spec, dict) or not ({"data", "model"} & set(spec)):
                 raise ConfigError(f"arms.{arm}: give `data` (original | augmented | a file) or `model`")
+        tasks: dict[str, int] = {}
         for index, entry in enumerate(self.eval):
             if not isinstance(entry, dict) or "task" not in entry:
                 raise ConfigError(f"eval[{index}]: each entry needs a `task`")
+            task = layout.plain_name(entry["task"], f"eval[{index}].task")
+            if task in tasks:
+                raise ConfigError(
+                    f"eval[{index}]: task '{task}' is already evaluated by eval[{tasks[task]}]; both would write "
+                    "one folder"
+                )
+            tasks[task] = index
 
 
 @dataclass
@@ -101,14 +117,18 @@ class Evaluation:
 
 @dataclass
 class Plan:
+    layout: RunLayout
     augment: Any
     """AugmentConfig, or None when no arm trains on augmented data."""
     augment_digest: str | None
     arms: list[Arm]
     tiny_base: Any
     """The TrainConfig whose tiny model all arms share (None unless `model: tiny`)."""
+    base_digest: str | None
     evaluations: list[Evaluation]
     report: Any
+    hashes: HashCache
+    """The input hashes computed while planning (saved once the run holds its folder)."""
 
 
 def _hash(*parts: Any) -> str:
@@ -122,68 +142,101 @@ def _with_preset(section: dict[str, Any]) -> dict[str, Any]:
     return {**load_yaml(preset), **section} if preset else section
 
 
+def _named_paths(values: Any) -> list[Path]:
+    """Every existing file or folder named by a string in a stage config (outputs and caches left out)."""
+    found: list[Path] = []
+    pending: list[tuple[str, Any]] = [("", values)]
+    while pending:
+        key, value = pending.pop()
+        if key in _OUTPUT_KEYS or "cache" in key:
+            continue
+        if isinstance(value, dict):
+            pending.extend((str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            pending.extend((key, item) for item in value)
+        elif isinstance(value, str) and _exists(value):
+            found.append(Path(value))
+    return sorted(set(found))
+
+
+def _exists(text: str) -> bool:
+    """Whether `text` names an existing file or folder; a prompt or any other long text is simply not one."""
+    try:
+        return bool(text) and "\0" not in text and Path(text).exists()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
+def _input_digest(values: Any, run: RunLayout, hashes: HashCache) -> dict[str, str]:
+    """Content hashes of the inputs a stage config names outside the run folder (inside it, a file is an
+    earlier stage's output, whose digest the stage's digest already holds)."""
+    root = run.root.resolve()
+    return {
+        str(path): hashes.content(path)
+        for path in _named_paths(values)
+        if not path.resolve().is_relative_to(root)
+    }
+
+
 def plan_run(config: RunConfig) -> Plan:
-    """Every stage's config, built and validated; nothing is run or loaded."""
+    """Every stage's config, built and validated, and every name checked; nothing is run, loaded or written."""
     from seqtune.augment.config import AugmentConfig
     from seqtune.generate.config import GenerateConfig
     from seqtune.report.config import ReportConfig
     from seqtune.score import ScoreConfig
     from seqtune.train.config import TrainConfig
 
-    root = Path(config.output_dir)
-    data_files = {
-        "original": root / "augment" / "original.jsonl",
-        "augmented": root / "augment" / "data.jsonl",
-    }
+    run = RunLayout(Path(config.output_dir))
+    hashes = HashCache(run.hash_cache)
+    _refuse_inputs_inside(config, run)
+    data_files = {"original": run.original, "augmented": run.augmented}
     trained = {name: spec for name, spec in config.arms.items() if "model" not in spec}
     augment = augment_digest = None
     if config.augment or any(spec["data"] in data_files for spec in trained.values()):
         augment = build(
             AugmentConfig,
-            {"seed": config.seed, **config.augment, "output": str(data_files["augmented"])},
+            {"seed": config.seed, **config.augment, "output": str(run.augmented)},
             context="augment",
         )
-        augment_digest = _hash(to_dict(augment))
+        augment_digest = _hash(to_dict(augment), _input_digest(to_dict(augment), run, hashes))
     shared_train = {"seed": config.seed, **_with_preset(config.train)}
-    tiny_base = None
+    tiny_base = base_digest = None
     if trained and shared_train.get("model", "tiny") == "tiny":
         # one tiny model, its tokenizer trained on all the training text, so that the arms differ only in data
-        values = {
-            **shared_train,
-            "data": str(data_files["augmented"]),
-            "output_dir": str(root / "base_model"),
-        }
+        values = {**shared_train, "data": str(run.augmented), "output_dir": str(run.base_model)}
         tiny_base = build(TrainConfig, values, context="train")
-        shared_train["model"] = str(root / "base_model")
+        base_digest = _hash(to_dict(tiny_base), augment_digest, _input_digest(values, run, hashes))
+        shared_train["model"] = str(run.base_model)
 
     arms = []
     for name, spec in config.arms.items():
         if "model" in spec:
-            arms.append(Arm(name, str(spec["model"]), _hash(spec["model"])))
+            arms.append(Arm(name, str(spec["model"]), _hash(spec["model"], _input_digest(spec, run, hashes))))
             continue
-        folder = root / "train" / name
         values = {**shared_train, **spec.get("train", {})}
-        values.update(data=str(data_files.get(spec["data"], spec["data"])), output_dir=str(folder))
+        values.update(data=str(data_files.get(spec["data"], spec["data"])), output_dir=str(run.train(name)))
         train = build(TrainConfig, values, context=f"arms.{name}.train")
-        arms.append(Arm(name, str(folder / "model"), _hash(to_dict(train), augment_digest), train))
+        digest = _hash(to_dict(train), augment_digest, base_digest, _input_digest(values, run, hashes))
+        arms.append(Arm(name, str(run.model(name)), digest, train))
 
     evaluations = []
+    generates: dict[int, Any] = {}  # eval entry → its generate config (the same for every arm but the model)
     for arm in arms:
-        for entry in config.eval:
-            folder = root / "eval" / arm.name / str(entry["task"])
+        for index, entry in enumerate(config.eval):
+            folder = run.evaluation(arm.name, entry["task"])
             generate = build(
                 GenerateConfig,
                 {**config.generate, **entry, "model": arm.model, "output": str(folder)},
                 context=f"eval {entry['task']}",
             )
+            generates[index] = generate
             score = build(
                 ScoreConfig,
-                {**config.score, "predictions": [str(folder / "predictions.jsonl")], "output": str(folder)},
+                {**config.score, "predictions": [str(folder / layout.PREDICTIONS)], "output": str(folder)},
                 context="score",
             )
-            evaluations.append(
-                Evaluation(arm.name, folder, generate, score, _hash(to_dict(generate), arm.digest))
-            )
+            digest = _hash(to_dict(generate), arm.digest, _input_digest(to_dict(generate), run, hashes))
+            evaluations.append(Evaluation(arm.name, folder, generate, score, digest))
 
     labels = {arm.model: arm.name for arm in arms}
     report = build(
@@ -192,57 +245,128 @@ def plan_run(config: RunConfig) -> Plan:
             "arm_order": [arm.name for arm in arms],
             **config.report,
             "labels": {**labels, **config.report.get("labels", {})},
-            "runs": [str(root / "eval")],
-            "output": str(root / "report"),
+            "runs": [str(run.evaluations)],
+            "output": str(run.report),
         },
         context="report",
     )
-    return Plan(augment, augment_digest, arms, tiny_base, evaluations, report)
+    _check_names(augment, generates)
+    return Plan(run, augment, augment_digest, arms, tiny_base, base_digest, evaluations, report, hashes)
+
+
+def _refuse_inputs_inside(config: RunConfig, run: RunLayout) -> None:
+    """An input inside the run folder could be overwritten or deleted by the run (e.g. `augment/data.jsonl`)."""
+    sections = [config.augment, config.train, config.arms, config.eval, config.generate, config.score]
+    inputs = [path for section in sections for path in _named_paths(section)]
+    if run.root.exists():
+        layout.refuse_output_that_is_input(run.root, inputs, folder=True)
+
+
+def _check_names(augment: Any, generates: dict[int, Any]) -> None:
+    """Steps, tasks, their options (languages) and variants exist: checked before the first stage starts."""
+    from seqtune.steps.base import STEPS
+    from seqtune.tasks.base import TASKS
+
+    if augment is not None:
+        for key in ("steps", "parallel_steps"):
+            unknown = [step for step in getattr(augment, key) if step not in STEPS.names()]
+            if unknown:
+                raise ConfigError(
+                    f"augment.{key}: unknown step(s) {', '.join(unknown)}; known: {', '.join(STEPS.names())}"
+                )
+    for index, generate in generates.items():
+        try:
+            task = TASKS.get(generate.task)()
+        except ConfigError as error:
+            raise ConfigError(f"eval[{index}].task: {error}") from None
+        try:
+            task.check_options(generate.task_options)
+        except ConfigError as error:
+            raise ConfigError(f"eval[{index}].task_options: {error}") from None
+        known = task.variant_names()
+        unknown = [variant for variant in generate.variants if variant not in known]
+        if unknown:
+            raise ConfigError(
+                f"eval[{index}].variants: task '{generate.task}' has no variant(s) {', '.join(unknown)}; "
+                f"known: {', '.join(known)}"
+            )
+
+
+def _check_inputs_exist(config: RunConfig) -> None:
+    """Files the run reads but no stage of it writes exist: checked when it starts, not when it plans (a
+    shipped config may name data made beforehand by another command)."""
+    for name, spec in config.arms.items():
+        data = spec.get("data")
+        if data is not None and data not in ("original", "augmented") and not _exists(str(data)):
+            raise ConfigError(f"arms.{name}.data: no such file: {data} (nor original or augmented)")
+    for index, entry in enumerate(config.eval):
+        data = entry.get("data")
+        if isinstance(data, str) and looks_like_path(data) and not _exists(data):
+            raise ConfigError(f"eval[{index}].data: no such file or folder: {data}")
 
 
 class Stage:
     """A unit of work with a done-marker: skipped when its marker holds the same hash."""
 
-    def __init__(self, folder: Path, digest: str, force: bool):
+    def __init__(self, folder: Path, digest: str | None, force: bool):
         self.folder, self.digest, self.force = folder, digest, force
 
     def done(self) -> bool:
-        marker = self.folder / MARKER
-        if self.force or not marker.is_file():
-            return False
-        return json.loads(marker.read_text(encoding="utf-8")).get("hash") == self.digest
+        return not self.force and _marker_hash(self.folder / layout.STAGE_DONE) == self.digest
 
     def mark_done(self) -> None:
         write_json(
-            self.folder / MARKER, {"hash": self.digest, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            self.folder / layout.STAGE_DONE,
+            {"hash": self.digest, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")},
         )
 
     def started(self) -> bool:
         """Whether an earlier attempt of this very config began here (and may have left checkpoints)."""
-        marker = self.folder / STARTED
-        return marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("hash") == self.digest
+        return _marker_hash(self.folder / layout.STAGE_STARTED) == self.digest
 
     def mark_started(self) -> None:
-        write_json(self.folder / STARTED, {"hash": self.digest})
+        write_json(self.folder / layout.STAGE_STARTED, {"hash": self.digest})
+
+
+def _marker_hash(path: Path) -> str | None:
+    """The hash in a stage marker; a missing or damaged marker (a kill while writing it) means not done."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("hash")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def run_pipeline(config: RunConfig) -> Path:
     plan = plan_run(config)
-    root = Path(config.output_dir)
+    run = plan.layout
+    _check_inputs_exist(config)
+    check_writable_folder(run.root)
+    layout.claim(run.root, created_by="seqtune run")
+    with layout.locked(run.root, f"seqtune run {config.name}"):
+        for leftover in remove_stale_temporaries(run.root):
+            log.info("removed %s, left by an interrupted write", leftover)
+        plan.hashes.save()
+        _run_stages(plan, config)
+    return run.root
+
+
+def _run_stages(plan: Plan, config: RunConfig) -> None:
+    run = plan.layout
     wanted = set(config.stages)
     started = time.time()
 
-    augment = Stage(root / "augment", plan.augment_digest, config.force)
+    augment = Stage(run.augment, plan.augment_digest, config.force)
     if plan.augment is not None and "augment" in wanted and not augment.done():
         from seqtune.augment.pipeline import run_augment
 
         log.info("== augment")
+        layout.claim(run.augment, created_by="seqtune run: augment")
         run_augment(plan.augment)
-        _write_originals(Path(plan.augment.output), root / "augment" / "original.jsonl")
+        _write_originals(Path(plan.augment.output), run.original)
         augment.mark_done()
 
     if "train" in wanted:
-        _train(plan, root, config.force)
+        _train(plan, config.force)
 
     for evaluation in plan.evaluations:
         generate = Stage(evaluation.folder, evaluation.digest, config.force)
@@ -250,6 +374,7 @@ def run_pipeline(config: RunConfig) -> Path:
             from seqtune.generate.pipeline import run_generate
 
             log.info("== generate %s / %s", evaluation.arm, evaluation.generate.task)
+            layout.claim(evaluation.folder, created_by="seqtune run: generate")
             run_generate(evaluation.generate)
             generate.mark_done()
         if "score" in wanted:
@@ -262,10 +387,10 @@ def run_pipeline(config: RunConfig) -> Path:
         from seqtune.report.pipeline import run_report
 
         log.info("== report")
+        layout.claim(run.report, created_by="seqtune run: report")
         report = run_report(plan.report)
         _print_headline(report)
-    log.info("run '%s' finished in %.0f s: %s", config.name, time.time() - started, root)
-    return root
+    log.info("run '%s' finished in %.0f s: %s", config.name, time.time() - started, run.root)
 
 
 def _write_originals(augmented: Path, target: Path) -> None:
@@ -275,36 +400,54 @@ def _write_originals(augmented: Path, target: Path) -> None:
     )
 
 
-def _train(plan: Plan, root: Path, force: bool) -> None:
+def _train(plan: Plan, force: bool) -> None:
     from seqtune.train.pipeline import build_tiny_base, run_train
 
+    run = plan.layout
     if plan.tiny_base is not None:
-        base = Stage(root / "base_model", _hash(to_dict(plan.tiny_base), plan.augment_digest), force)
+        base = Stage(run.base_model, plan.base_digest, force)
         if not base.done():
             log.info("== tiny base model")
-            build_tiny_base(plan.tiny_base, base.folder)
+            if run.base_model.exists() and not layout.owned(run.base_model):
+                raise SeqtuneError(
+                    f"{run.base_model}: not created by seqtune; move it away (nothing was changed)"
+                )
+            try:
+                build_tiny_base(plan.tiny_base, base.folder)
+            finally:
+                # the builder assembles the model in a staging folder beside it; a failure leaves that behind
+                layout.remove_staging_folders(run.base_model)
+            layout.mark_owned(run.base_model, created_by="seqtune run: tiny base model")
             base.mark_done()
     for arm in plan.arms:
         if arm.train is None:
             continue
-        stage = Stage(Path(arm.train.output_dir), arm.digest, force)
+        stage = Stage(run.train(arm.name), arm.digest, force)
         if stage.done():
             continue
         log.info("== train %s", arm.name)
+        layout.claim(stage.folder, created_by="seqtune run: train")
         # a half-finished run of the same config continues from its last checkpoint; checkpoints of another
         # config are stale and must not be resumed
         arm.train.resume = stage.started()
-        if not arm.train.resume and (stage.folder / "checkpoints").is_dir():
+        checkpoints = run.checkpoints(arm.name)
+        if not arm.train.resume and checkpoints.exists():
             log.warning("removing checkpoints of a different config in %s", stage.folder)
-            shutil.rmtree(stage.folder / "checkpoints")
+            layout.remove_owned(checkpoints, owner=stage.folder)
         stage.mark_started()
-        run_train(arm.train)
+        try:
+            run_train(arm.train)
+        except BaseException:
+            # an empty checkpoints/ is all a failure before the first save leaves; a non-empty one is kept to resume
+            if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+                checkpoints.rmdir()
+            raise
         stage.mark_done()
 
 
 def _print_headline(report: Path) -> None:
-    """The main table (Table 2) on stdout, so a run ends with its result rather than a path alone."""
-    table = report.parent / "table2.md"
+    """The main table on stdout, so a run ends with its result rather than a path alone."""
+    table = report.parent / layout.HEADLINE_TABLE
     if table.is_file():
         print(table.read_text(encoding="utf-8").rstrip())
     print(f"\nfull report: {report}")
