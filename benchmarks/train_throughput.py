@@ -10,6 +10,8 @@ Also timed: reading + tokenizing the full Alpaca + SIT set (a CPU cost paid befo
 
     python benchmarks/train_throughput.py --shape tiny          # CPU-sized
     python benchmarks/train_throughput.py --shape 7b            # Llama-2-7B shape, on a GPU (bf16)
+    python benchmarks/train_throughput.py --long-record-mb 50   # only: peak memory of reading + tokenizing
+                                                                # a file with one 50 MB record
 """
 
 from __future__ import annotations
@@ -110,6 +112,35 @@ def time_tokenization(records, tokenizer) -> dict:
     }
 
 
+def long_record_peak_rss(megabytes: int, cutoff_len: int = 512) -> dict:
+    """Peak RSS of reading and tokenizing 100 short records and one of `megabytes` MB, against the same without it
+    (ru_maxrss only grows: run it in a process of its own)."""
+    from seqtune.prompts import get_template
+    from seqtune.records import ErrorPolicy, write_jsonl
+    from seqtune.tiny_model import train_tokenizer
+    from seqtune.train.data import read_pairs, tokenize_pairs
+
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    short = [{"instruction": "Repeat the input.", "input": " ".join(words), "output": " ".join(words)}] * 100
+    tokenizer = train_tokenizer([" ".join(words)] * 10, 512)
+    rng = random.Random(0)
+    long_text = " ".join(rng.choice(words) for _ in range(megabytes * 2**20 // 5))
+    peaks = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, records in (
+            ("short_only", short),
+            ("with_long_record", [*short, {**short[0], "output": long_text}]),
+        ):
+            path = Path(folder) / f"{name}.jsonl"
+            write_jsonl(path, records)
+            pairs = read_pairs(path, get_template("alpaca"), tokenizer, ErrorPolicy())
+            tokenize_pairs(
+                pairs, tokenizer, cutoff_len=cutoff_len, train_on_inputs=False, add_special_tokens=True
+            )
+            peaks[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB → GiB
+    return {"long_record_mb": megabytes, "cutoff_len": cutoff_len, "peak_rss_gib": peaks}
+
+
 class StepClock(TrainerCallback):
     """Notes the wall time at the end of every optimizer step."""
 
@@ -190,7 +221,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2, help="optimizer steps left out of the timing")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--long-record-mb", type=int, help="only measure the memory of a record of this size")
     args = parser.parse_args()
+    if args.long_record_mb:
+        print(json.dumps(long_record_peak_rss(args.long_record_mb), indent=2))
+        return
 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -1,7 +1,8 @@
-"""A tiny Llama-architecture model and a BPE tokenizer trained locally on given text.
+"""A tiny Llama-architecture model and a BPE tokenizer trained locally on given text, and a tiny InstructBLIP
+(small ViT, small Q-Former, that tiny Llama) with its processor.
 
 Used by the demo and the tests so that the whole pipeline runs offline on a CPU: nothing is downloaded. The
-model has random weights (seeded); training on the demo data is what gives it behaviour.
+models have random weights (seeded); training on the demo data is what gives them behaviour.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from seqtune.records import usual_mode
+from seqtune.layout import remove_staging_folders
+from seqtune.train.outputs import set_usual_modes
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 SPEC_FILE = "tiny_spec.json"
@@ -63,14 +65,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int):
     )
 
 
-def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
-    """Train a tokenizer on `texts`, create a seeded random LlamaForCausalLM, save both (safetensors) to `folder`."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+def _llama_config(spec: TinySpec, tokenizer):
+    from transformers import LlamaConfig
 
-    folder = Path(folder)
-    tokenizer = train_tokenizer(texts, spec.vocab_size)
-    config = LlamaConfig(
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
@@ -83,17 +81,133 @@ def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = 
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
+
+
+def build_tiny_model(folder: str | Path, texts: Iterable[str], spec: TinySpec = TinySpec()) -> Path:
+    """Train a tokenizer on `texts`, create a seeded random LlamaForCausalLM, save both (safetensors) to `folder`."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    tokenizer = train_tokenizer(texts, spec.vocab_size)
     torch.manual_seed(spec.seed)
-    model = LlamaForCausalLM(config)
+    model = LlamaForCausalLM(_llama_config(spec, tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    # saved beside the target and renamed, so an interrupted build never leaves a half-written model behind
+    return _save_atomically(folder, spec, model, tokenizer)
+
+
+def _save_atomically(folder: str | Path, spec, model, processing_class) -> Path:
+    """Save the model, its tokenizer or processor and `spec` into a staging folder beside `folder` and rename it,
+    so an interrupted build never leaves a half-written model behind."""
+    folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_staging_folders(folder)  # of a build that was killed
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    os.chmod(staging, usual_mode(directory=True))  # mkdtemp makes a private folder
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True), encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(staging, folder)
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        processing_class.save_pretrained(staging)
+        (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True), encoding="utf-8")
+        set_usual_modes(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return folder
+
+
+@dataclass(frozen=True)
+class TinyBlipSpec:
+    """A tiny InstructBLIP: `text` is its language model; the vision encoder and the Q-Former are as small."""
+
+    text: TinySpec = TinySpec()
+    image_size: int = 64
+    patch_size: int = 8
+    vision_hidden_size: int = 32
+    vision_layers: int = 1
+    qformer_hidden_size: int = 32
+    qformer_layers: int = 1
+    num_query_tokens: int = 4
+    qformer_max_position_embeddings: int = 512
+    language_model: str = ""
+    """A causal-LM folder (e.g. a tiny Llama fine-tuned on the captions and answers) used as the language model
+    with its tokenizer; empty: a random tiny Llama (`text`) with a tokenizer trained on the given texts."""
+
+
+def build_tiny_instructblip(
+    folder: str | Path, texts: Iterable[str], spec: TinyBlipSpec = TinyBlipSpec()
+) -> Path:
+    """A seeded random InstructBlipForConditionalGeneration and its InstructBlipProcessor, saved to `folder`.
+
+    The language model is `spec.language_model` or a random tiny Llama with a BPE tokenizer trained on `texts`;
+    it gets the processor's `<image>` token, and the Q-Former a copy of its tokenizer (InstructBLIP's is BERT's,
+    which would need a download). A frozen random language model gives the Q-Former little to steer: to see a tiny
+    InstructBLIP learn, give it a language model trained on the text first."""
+    import copy
+
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        BlipImageProcessor,
+        InstructBlipConfig,
+        InstructBlipForConditionalGeneration,
+        InstructBlipProcessor,
+    )
+
+    torch.manual_seed(spec.text.seed)
+    if spec.language_model:
+        tokenizer = AutoTokenizer.from_pretrained(spec.language_model)
+    else:
+        tokenizer = train_tokenizer(list(texts), spec.text.vocab_size)
+    qformer_tokenizer = copy.deepcopy(tokenizer)
+    qformer_tokenizer.padding_side = "right"
+    image_processor = BlipImageProcessor(
+        size={"height": spec.image_size, "width": spec.image_size}, do_convert_rgb=True
+    )
+    # the processor adds `<image>` to the language model's tokenizer: the config's image token is its id
+    processor = InstructBlipProcessor(
+        image_processor, tokenizer, qformer_tokenizer, num_query_tokens=spec.num_query_tokens
+    )
+    if spec.language_model:
+        language_model = AutoModelForCausalLM.from_pretrained(spec.language_model, use_safetensors=True)
+        # + `<image>`, whose embedding is never read (the model puts image features there)
+        language_model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    heads = 2
+    config = InstructBlipConfig(
+        vision_config=dict(
+            hidden_size=spec.vision_hidden_size,
+            intermediate_size=spec.vision_hidden_size * 2,
+            num_hidden_layers=spec.vision_layers,
+            num_attention_heads=heads,
+            image_size=spec.image_size,
+            patch_size=spec.patch_size,
+            # InstructBLIP's default (1e-10) suits a checkpoint to be loaded; random patch weights of that size
+            # would let no image through
+            initializer_range=0.02,
+        ),
+        qformer_config=dict(
+            vocab_size=len(qformer_tokenizer),
+            hidden_size=spec.qformer_hidden_size,
+            intermediate_size=spec.qformer_hidden_size * 2,
+            num_hidden_layers=spec.qformer_layers,
+            num_attention_heads=heads,
+            max_position_embeddings=spec.qformer_max_position_embeddings,
+            pad_token_id=qformer_tokenizer.pad_token_id,
+        ),
+        text_config=language_model.config.to_dict()
+        if spec.language_model
+        else _llama_config(spec.text, tokenizer).to_dict(),
+        num_query_tokens=spec.num_query_tokens,
+        image_token_index=tokenizer.convert_tokens_to_ids(processor.image_token.content),
+    )
+    model = InstructBlipForConditionalGeneration(config)
+    if spec.language_model:
+        model.language_model.load_state_dict(language_model.state_dict())
+    # query tokens start at zero in transformers' init (the released ones are trained): random ones, so that
+    # the queries differ from each other from the first step
+    torch.nn.init.normal_(model.query_tokens, std=0.02)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    return _save_atomically(folder, spec, model, processor)

@@ -6,11 +6,14 @@ The defaults are the SIT paper's text setting (LoRA on q/k/v, r 8, alpha 16, dro
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from seqtune.errors import ConfigError
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 @dataclass
@@ -20,9 +23,15 @@ class TrainConfig:
     output_dir: str
     """Output folder: model/ (adapter or full model), checkpoints/, config.yaml, manifest.json, logs."""
     model: str = "tiny"
-    """Base model: a Hugging Face hub id, a local folder, or `tiny` (a tiny Llama built from the training text)."""
-    finetune: Literal["lora", "full"] = "lora"
-    """`lora`: train a PEFT LoRA adapter on the attention projections; `full`: train every weight."""
+    """Base model: a Hugging Face hub id, a local folder, `tiny` (a tiny Llama built from the training text) or
+    `tiny-instructblip` (a tiny InstructBLIP: small ViT, small Q-Former, that tiny Llama)."""
+    model_family: Literal["auto", "causal_lm", "instructblip"] = "auto"
+    """`causal_lm` (text records) or `instructblip` (records with an `image`); `auto`: from the model's config."""
+    finetune: Literal["lora", "full", "qformer"] = "lora"
+    """`lora`: train a PEFT LoRA adapter on the attention projections; `full`: train every weight; `qformer`
+    (InstructBLIP, the paper's): train the Q-Former, its query tokens and the language projection, nothing else."""
+    image_root: str | None = None
+    """InstructBLIP: folder the records' relative `image` paths are under (unset: relative to the working folder)."""
     template: str = "alpaca"
     """Prompt template: `alpaca` (the paper's), `chat` (the model's own chat template) or a JSON file."""
     train_on_inputs: bool = False
@@ -101,6 +110,9 @@ class TrainConfig:
     """model=tiny: number of layers."""
     tiny_vocab_size: int = 2048
     """model=tiny: size of the BPE vocabulary trained on the training text."""
+    tiny_language_model: str | None = None
+    """model=tiny-instructblip: a causal-LM folder used as its (frozen) language model, e.g. the model/ of a
+    `model=tiny finetune=full` run on the same text; unset: a random tiny Llama (tiny_* sizes)."""
 
     def validate(self) -> None:
         positive = (
@@ -137,15 +149,68 @@ class TrainConfig:
             raise ConfigError("keep_best needs a dev split: set dev_size > 0, dev_data, or keep_best=false")
         if self.finetune == "full" and self.target_modules:
             raise ConfigError("target_modules only applies to finetune=lora")
+        family = self.family()
+        allowed = {"causal_lm": ("lora", "full"), "instructblip": ("qformer", "full")}[family]
+        if self.finetune not in allowed:
+            raise ConfigError(
+                f"finetune={self.finetune} does not apply to model_family={family}: use {' or '.join(allowed)}"
+            )
+        if family == "instructblip" and self.batching in ("padding_free", "packed"):
+            raise ConfigError(f"batching={self.batching} does not keep images apart: use grouped or padded")
         if self.model == "tiny" and self.finetune == "lora" and self.tiny_hidden_size % 4:
             raise ConfigError("tiny_hidden_size must be a multiple of 4 (the tiny model has 4 heads)")
+
+    def family(self) -> str:
+        """`model_family`, or for `auto` the family of `model`: its config.json's model_type where it is a local
+        folder, the finetune setting for a hub id (`qformer` is InstructBLIP's)."""
+        if self.model_family != "auto":
+            return self.model_family
+        if self.model in ("tiny", "tiny-instructblip"):
+            return "instructblip" if self.model == "tiny-instructblip" else "causal_lm"
+        config = Path(self.model) / "config.json"
+        if config.is_file():
+            try:
+                model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+            except (json.JSONDecodeError, AttributeError):
+                raise ConfigError(f"model: {config} is not a JSON object") from None
+            return "instructblip" if model_type == "instructblip" else "causal_lm"
+        return "instructblip" if self.finetune == "qformer" else "causal_lm"
 
     def check_paths(self) -> None:
         """Checks of files on disk, run when training starts (a pipeline builds this config before its data
         exists) and still before any model is loaded."""
-        if self.model != "tiny" and not Path(self.model).exists() and self.model.count("/") > 1:
+        built = self.model in ("tiny", "tiny-instructblip")
+        if not built and not Path(self.model).exists() and self.model.count("/") > 1:
             raise ConfigError(f"model: '{self.model}' is neither a local folder nor a hub id (owner/name)")
+        if not built and Path(self.model).exists():
+            _check_model_folder(Path(self.model))
+        if self.tiny_language_model is not None:
+            _check_model_folder(Path(self.tiny_language_model))
+        if self.image_root is not None and not Path(self.image_root).is_dir():
+            raise ConfigError(f"image_root: folder not found: {self.image_root}")
         for name in ("data", "dev_data"):
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{name}: file not found: {path}")
+
+
+def _check_model_folder(folder: Path) -> None:
+    """A local base model must hold what training loads: its config, safetensors weights and a tokenizer."""
+    if not folder.is_dir():
+        raise ConfigError(f"model: '{folder}' is a file, not a model folder")
+    if (folder / "seqtune_model.json").is_file():  # instructblip.MODEL_FILE, spelled here to stay torch-free
+        raise ConfigError(
+            f"model: '{folder}' holds only the trained weights of a finetune=qformer run, not a model to train "
+            "(its base model is named in seqtune_model.json)"
+        )
+    missing = [
+        what
+        for what, present in (
+            ("config.json", (folder / "config.json").is_file()),
+            ("*.safetensors weights", any(folder.glob("*.safetensors"))),
+            ("a tokenizer", any((folder / name).is_file() for name in TOKENIZER_FILES)),
+        )
+        if not present
+    ]
+    if missing:
+        raise ConfigError(f"model: '{folder}' holds no model to train (missing {', '.join(missing)})")

@@ -17,6 +17,9 @@ from seqtune.prompts import PromptTemplate
 from seqtune.records import ErrorPolicy, iter_json_records, require_str
 
 IGNORE_INDEX = -100  # the label value torch's cross-entropy (and transformers) skips
+# A token spans about 4 characters of English text and rarely more than 8, so a text is tokenized from a prefix of
+# this many characters per token needed: a 50 MB record then costs what a short one does (not gigabytes).
+CHARS_PER_TOKEN = 8
 
 
 @dataclass(frozen=True)
@@ -66,19 +69,27 @@ def split_dev(pairs: list, dev_size: int, seed: int) -> tuple[list, list]:
 
 
 def build_example(
-    prompt_ids: list[int], completion_ids: list[int], eos_id: int, *, cutoff_len: int, train_on_inputs: bool
+    prompt_ids: list[int],
+    completion_ids: list[int],
+    eos_id: int,
+    *,
+    cutoff_len: int,
+    train_on_inputs: bool,
+    placeholders: list[int] = (),
 ) -> tuple[list[int], list[int]] | None:
     """input_ids and labels for one example, or None when no completion token survives the cutoff.
 
-    The sequence is prompt + completion + EOS (so trained models learn to stop), cut to `cutoff_len` from the end.
-    Labels are the input ids with the prompt positions set to IGNORE_INDEX, unless `train_on_inputs`.
+    The sequence is `placeholders` + prompt + completion + EOS (so trained models learn to stop), its text cut to
+    `cutoff_len` tokens from the end. Labels are the input ids with the prompt positions set to IGNORE_INDEX,
+    unless `train_on_inputs`. `placeholders` (an image's `<image>` tokens, which the model replaces with image
+    features) are never scored and never cut.
     """
     input_ids = (prompt_ids + completion_ids + [eos_id])[:cutoff_len]
     n_prompt = min(len(prompt_ids), len(input_ids))
     if n_prompt == len(input_ids):
         return None
     labels = list(input_ids) if train_on_inputs else [IGNORE_INDEX] * n_prompt + input_ids[n_prompt:]
-    return input_ids, labels
+    return list(placeholders) + input_ids, [IGNORE_INDEX] * len(placeholders) + labels
 
 
 def tokenize_pairs(
@@ -98,8 +109,8 @@ def tokenize_pairs(
     split = TokenizedSplit()
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
-        prompts = tokenizer([p.prompt for p in chunk], add_special_tokens=add_special_tokens)["input_ids"]
-        completions = tokenizer([p.completion for p in chunk], add_special_tokens=False)["input_ids"]
+        prompts = leading_token_ids(tokenizer, [p.prompt for p in chunk], cutoff_len, add_special_tokens)
+        completions = leading_token_ids(tokenizer, [p.completion for p in chunk], cutoff_len, False)
         for prompt_ids, completion_ids in zip(prompts, completions, strict=True):
             example = build_example(
                 prompt_ids,
@@ -114,6 +125,23 @@ def tokenize_pairs(
             split.input_ids.append(example[0])
             split.labels.append(example[1])
     return split
+
+
+def leading_token_ids(tokenizer, texts: list[str], needed: int, add_special_tokens: bool) -> list[list[int]]:
+    """Token ids of each text, exact for at least its first `needed` tokens (an example never holds more).
+
+    A text longer than `needed` × CHARS_PER_TOKEN characters is tokenized from a prefix of that length. Tokens near
+    the cut may differ from the whole text's (a merge across the cut is lost), so a prefix counts only when it gives
+    twice the tokens needed; otherwise it is doubled, up to the whole text.
+    """
+    limit = needed * CHARS_PER_TOKEN
+    ids = tokenizer([text[:limit] for text in texts], add_special_tokens=add_special_tokens)["input_ids"]
+    for index, text in enumerate(texts):
+        cut = limit
+        while len(text) > cut and len(ids[index]) < 2 * needed:
+            cut *= 2
+            ids[index] = tokenizer(text[:cut], add_special_tokens=add_special_tokens)["input_ids"]
+    return ids
 
 
 def to_dataset(split: TokenizedSplit):

@@ -9,11 +9,18 @@ from typing import Any
 from seqtune.prompts import PromptTemplate
 from seqtune.records import atomic_write
 
+KINDS = {
+    "lora": "PEFT LoRA adapter",
+    "full": "fully fine-tuned model",
+    "qformer": "InstructBLIP Q-Former (with query tokens and language projection; load with "
+    "`seqtune.train.instructblip.load_trained`)",
+}
+
 
 def write_model_card(
     folder: Path, *, base_model: str, template: PromptTemplate, summary: dict[str, Any]
 ) -> Path:
-    kind = "PEFT LoRA adapter" if summary["finetune"] == "lora" else "fully fine-tuned model"
+    kind = KINDS[summary["finetune"]]
     lines = [
         "---",
         f"base_model: {json.dumps(base_model)}",

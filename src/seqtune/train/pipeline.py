@@ -1,13 +1,19 @@
-"""run_train: records → tokenized examples → TRL SFTTrainer (LoRA or full) → OUTPUT/model + logs + manifest.
+"""run_train: records → tokenized examples → trainer → OUTPUT/model + logs + manifest.
 
-Training loop, checkpointing, resume, best-checkpoint selection and distributed execution are TRL/transformers/
-accelerate's; this module only wires the config into them and writes the output folder. Run it unchanged under
-`accelerate launch` or `torchrun`: every process trains, only the main process writes the outputs.
+What depends on the kind of model (loading, trainable parameters, examples, collation, what is saved) is in one
+family module: `causal_lm` (TRL SFTTrainer, LoRA or full) or `instructblip` (Q-Former only). Training loop,
+checkpointing, resume, best-checkpoint selection and distributed execution are TRL/transformers/accelerate's; this
+module only wires the config into them and writes the output folder. Run it unchanged under `accelerate launch` or
+`torchrun`: every process trains, only the main process writes the outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +23,19 @@ import yaml
 
 from seqtune.config import to_dict
 from seqtune.errors import ConfigError
+from seqtune.layout import locked, remove_staging_folders
 from seqtune.manifest import write_manifest
 from seqtune.prompts import PromptTemplate, get_template
 from seqtune.records import ErrorPolicy, atomic_write, write_json
+from seqtune.train import causal_lm, instructblip
+from seqtune.train.causal_lm import build_tiny_base
 from seqtune.train.config import TrainConfig
-from seqtune.train.data import TokenizedSplit, read_pairs, split_dev, to_dataset, tokenize_pairs
+from seqtune.train.data import TokenizedSplit, split_dev
 from seqtune.train.model_card import write_model_card
+from seqtune.train.outputs import remove_leftovers, set_usual_modes
 from seqtune.train.presets import (
     accumulation_steps,
     length_grouping,
-    lora_targets,
     resolve_attention,
     resolve_batching,
     resolve_precision,
@@ -38,6 +47,8 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
 MODEL = "model"
 TINY_BASE = "base_model"
+FAMILIES = {"causal_lm": causal_lm, "instructblip": instructblip}
+__all__ = ["build_tiny_base", "prepare", "run_train"]
 
 
 @dataclass
@@ -46,7 +57,9 @@ class TrainingRun:
 
     config: TrainConfig
     trainer: Any
-    tokenizer: Any
+    family: Any
+    processing: Any
+    """The tokenizer (causal LM) or processor (InstructBLIP)."""
     template: PromptTemplate
     base_model: str
     train: TokenizedSplit
@@ -62,34 +75,27 @@ class TrainingRun:
 def run_train(config: TrainConfig) -> Path:
     """Train as `config` says; returns the output folder (its model/ holds the adapter or the full model)."""
     started = time.time()
-    run = prepare(config)
-    run.trainer.train(resume_from_checkpoint=run.resume_from)
     out = Path(config.output_dir)
-    if run.trainer.is_world_process_zero():
-        summary = _summary(run)
-        _write_outputs(run, out, summary)
-        write_manifest(
-            out,
-            stage="train",
-            config=to_dict(config),
-            started=started,
-            seed=config.seed,
-            inputs=[p for p in (config.data, config.dev_data) if p],
-            counts={
-                "records_read": run.records_read,
-                "train_examples": len(run.train),
-                "dev_examples": len(run.dev),
-                "skipped": dict(run.policy.skipped),
-                "dropped": dict(run.train.dropped + run.dev.dropped),
-            },
-            extra={"training": summary},
-        )
+    created = [folder for folder in (out, out / CHECKPOINTS, out / TINY_BASE) if not folder.exists()]
+    # torchrun and accelerate set RANK: the main process locks `out` against a second run and cleans up after a
+    # failure; the other processes of this run write into it as well
+    main_process = os.environ.get("RANK", "0") == "0"
+    with locked(out, "seqtune train") if main_process else contextlib.nullcontext():
+        try:
+            run = prepare(config)
+            run.trainer.train(resume_from_checkpoint=run.resume_from)
+            if run.trainer.is_world_process_zero():
+                _write_outputs(run, out, started)
+        except BaseException:
+            if main_process:
+                remove_leftovers(out, created, out / CHECKPOINTS)
+            raise
     run.trainer.accelerator.wait_for_everyone()
     return out
 
 
 def prepare(config: TrainConfig) -> TrainingRun:
-    """Check, read and tokenize the data, load the model and build the SFTTrainer (nothing is trained yet)."""
+    """Check, read and tokenize the data, load the model and build the trainer (nothing is trained yet)."""
     config.check_paths()
     out = Path(config.output_dir)
     resume_from = _resume_point(config, out / CHECKPOINTS)
@@ -101,40 +107,37 @@ def prepare(config: TrainConfig) -> TrainingRun:
 
     # cpu=True is what makes accelerate treat a torchrun/accelerate launch without GPUs as multi-process (gloo)
     state = PartialState(cpu=not torch.cuda.is_available())
-    config.attn_implementation = resolve_attention(config.attn_implementation)
+    family = FAMILIES[config.family()]
+    config.attn_implementation = resolve_attention(config.attn_implementation, family.FLASH_ATTENTION)
     config.batching = resolve_batching(config.batching, config.attn_implementation)
     precision = resolve_precision(config.precision)
     accumulation = accumulation_steps(config.global_batch_size, config.micro_batch_size, state.num_processes)
     template = get_template(config.template)
     policy = ErrorPolicy(config.on_error)
 
-    base_model = _base_model(config, out, state)
-    tokenizer = _load_tokenizer(base_model, config)
-    pairs = read_pairs(config.data, template, tokenizer, policy)
+    base_model = family.base_model(config, out / TINY_BASE, state)
+    processing = family.load_processing(base_model, config)
+    pairs = family.read_examples(config.data, config, template, processing, policy)
     records_read = len(pairs)
     if config.dev_data:
-        train_pairs, dev_pairs = pairs, read_pairs(config.dev_data, template, tokenizer, policy)
+        train_pairs = pairs
+        dev_pairs = family.read_examples(config.dev_data, config, template, processing, policy)
         records_read += len(dev_pairs)
     else:
         train_pairs, dev_pairs = split_dev(pairs, config.dev_size, config.seed)
-    tokenize = dict(
-        cutoff_len=config.cutoff_len,
-        train_on_inputs=config.train_on_inputs,
-        add_special_tokens=template.kind != "chat",
-        batch_size=config.tokenize_batch_size,
-    )
-    train = tokenize_pairs(train_pairs, tokenizer, **tokenize)
-    dev = tokenize_pairs(dev_pairs, tokenizer, **tokenize)
+    train = family.tokenize(train_pairs, processing, config, template)
+    dev = family.tokenize(dev_pairs, processing, config, template)
     if not len(train):
         raise ConfigError(f"{config.data}: no training example left (every prompt reaches cutoff_len?)")
 
-    model = _load_model(base_model, config, precision)
-    peft_config = _lora_config(model, config) if config.finetune == "lora" else None
-    trainer = _build_trainer(config, model, tokenizer, train, dev, peft_config, precision, accumulation, out)
+    model = family.load_model(base_model, config, precision)
+    args = sft_config(config, precision, accumulation, out / CHECKPOINTS, has_dev=len(dev) > 0)
+    trainer = family.build_trainer(config, model, processing, train, dev, args)
     return TrainingRun(
         config,
         trainer,
-        tokenizer,
+        family,
+        processing,
         template,
         base_model,
         train,
@@ -167,98 +170,6 @@ def _require_package(module: str, option: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise ConfigError(f"{option}=true needs the '{module}' package (pip install liger-kernel)")
-
-
-def _base_model(config: TrainConfig, out: Path, state) -> str:
-    """The model path or hub id; for `tiny`, a tiny Llama built (once, by the main process) from the data."""
-    if config.model != "tiny":
-        return config.model
-    from seqtune.tiny_model import built_with
-
-    folder = out / TINY_BASE
-    with state.main_process_first():
-        # a base built with other tiny_* settings (an earlier run in the same folder) is rebuilt
-        if state.is_main_process and not built_with(folder, _tiny_spec(config)):
-            build_tiny_base(config, folder)
-    return str(folder.resolve())
-
-
-def _tiny_spec(config: TrainConfig):
-    from seqtune.tiny_model import TinySpec
-
-    return TinySpec(
-        vocab_size=config.tiny_vocab_size,
-        hidden_size=config.tiny_hidden_size,
-        intermediate_size=config.tiny_hidden_size * 11 // 4,
-        num_hidden_layers=config.tiny_layers,
-        max_position_embeddings=max(1024, config.cutoff_len),
-        seed=config.seed,
-    )
-
-
-def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
-    """The tiny Llama of `config` (tiny_* fields), its tokenizer trained on the texts of `config.data`."""
-    from seqtune.tiny_model import build_tiny_model
-
-    return build_tiny_model(folder, _texts_for_tokenizer(config), _tiny_spec(config))
-
-
-def _texts_for_tokenizer(config: TrainConfig) -> list[str]:
-    """Every string of the training (and dev) records plus the prompt template, so the BPE covers them."""
-    from seqtune.records import iter_json_records
-
-    template = get_template(config.template)
-    texts = [template.prompt_input, template.prompt_no_input]
-    for path in (p for p in (config.data, config.dev_data) if p):
-        for _, record in iter_json_records(path, ErrorPolicy("skip")):
-            texts += [
-                v for k, v in record.items() if k in ("instruction", "input", "output") and isinstance(v, str)
-            ]
-    return texts
-
-
-def _load_tokenizer(base_model: str, config: TrainConfig):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base_model, trust_remote_code=config.trust_remote_code)
-    if tokenizer.eos_token_id is None:
-        raise ConfigError(
-            f"{base_model}: the tokenizer has no EOS token; trained models could not learn to stop"
-        )
-    if tokenizer.pad_token is None:
-        # Padding positions are never attended to nor scored, so reusing EOS as the pad id is safe.
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def _load_model(base_model: str, config: TrainConfig, precision: str):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    # LoRA keeps the frozen base in half precision (PEFT keeps adapters in fp32); full fine-tuning keeps fp32
-    # master weights and lets mixed precision autocast the matmuls.
-    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    dtype = half if (half is not None and config.finetune == "lora") else torch.float32
-    return AutoModelForCausalLM.from_pretrained(
-        base_model,
-        dtype=dtype,
-        attn_implementation=config.attn_implementation,
-        trust_remote_code=config.trust_remote_code,
-        use_safetensors=True,
-    )
-
-
-def _lora_config(model, config: TrainConfig):
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=lora_targets(model, config.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
 
 
 def sft_config(config: TrainConfig, precision: str, accumulation: int, checkpoints: Path, has_dev: bool):
@@ -316,20 +227,6 @@ def sft_config(config: TrainConfig, precision: str, accumulation: int, checkpoin
     )
 
 
-def _build_trainer(config, model, tokenizer, train, dev, peft_config, precision, accumulation, out: Path):
-    from trl import SFTTrainer
-
-    args = sft_config(config, precision, accumulation, out / CHECKPOINTS, has_dev=len(dev) > 0)
-    return SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=to_dataset(train),
-        eval_dataset=to_dataset(dev) if len(dev) else None,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
-
-
 def _summary(run: TrainingRun) -> dict[str, Any]:
     config, state = run.config, run.trainer.state
     train_losses = [e["loss"] for e in state.log_history if "loss" in e]
@@ -356,13 +253,41 @@ def _summary(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-def _write_outputs(run: TrainingRun, out: Path, summary: dict) -> None:
+def _write_outputs(run: TrainingRun, out: Path, started: float) -> None:
+    """model/ (built in a staging folder and renamed, so a failure never leaves half a model), config.yaml,
+    log_history.json and manifest.json."""
+    summary = _summary(run)
     model_dir = out / MODEL
-    run.trainer.save_model(str(model_dir))
-    (model_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the settings are in config.yaml
-    run.tokenizer.save_pretrained(str(model_dir))
-    run.template.save(model_dir)
-    write_model_card(model_dir, base_model=run.base_model, template=run.template, summary=summary)
+    remove_staging_folders(model_dir)  # of a run killed while it saved
+    staging = Path(tempfile.mkdtemp(prefix=f".{MODEL}.", dir=out))
+    try:
+        run.family.save_model(run.trainer, run.processing, staging, run.base_model)
+        run.template.save(staging)
+        write_model_card(staging, base_model=run.base_model, template=run.template, summary=summary)
+        set_usual_modes(staging)
+        if model_dir.exists():  # an earlier run's model in this output_dir
+            shutil.rmtree(model_dir)
+        os.replace(staging, model_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     with atomic_write(out / "config.yaml") as handle:
         yaml.safe_dump(to_dict(run.config), handle, sort_keys=False, allow_unicode=True)
     write_json(out / "log_history.json", run.trainer.state.log_history)
+    config = run.config
+    write_manifest(
+        out,
+        stage="train",
+        config=to_dict(config),
+        started=started,
+        seed=config.seed,
+        inputs=[p for p in (config.data, config.dev_data) if p],
+        counts={
+            "records_read": run.records_read,
+            "train_examples": len(run.train),
+            "dev_examples": len(run.dev),
+            "skipped": dict(run.policy.skipped),
+            "dropped": dict(run.train.dropped + run.dev.dropped),
+        },
+        extra={"training": summary},
+    )

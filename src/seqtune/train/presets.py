@@ -68,8 +68,9 @@ def resolve_precision(requested: str) -> str:
     return requested
 
 
-def resolve_attention(requested: str) -> str:
-    """`auto` → flash_attention_2 on a GPU where the flash-attn package is installed, else sdpa.
+def resolve_attention(requested: str, flash_ok: bool = True) -> str:
+    """`auto` → flash_attention_2 on a GPU where the flash-attn package is installed (and the family's model
+    supports it: `flash_ok`), else sdpa.
 
     Both are correct with padding-free batches: flash attention reads the per-example boundaries (cu_seq_lens),
     and transformers turns the restarting position_ids into a block-diagonal mask for sdpa/eager.
@@ -80,7 +81,7 @@ def resolve_attention(requested: str) -> str:
 
     import torch
 
-    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+    if flash_ok and torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"
 
