@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from seqtune.layout import manifest_path
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "data" / "alpaca" / "alpaca_data.json.gz"
 BASELINE = (
@@ -48,7 +50,7 @@ def main() -> None:
         wall, rss = measure(
             [seqtune, "-q", "augment", str(source), "--steps", "repeat", "--output", str(out)]
         )
-        counts = json.loads((Path(tmp) / "manifest.json").read_text())["counts"]
+        counts = json.loads(manifest_path(out).read_text())["counts"]
     print(f"input: {source} ({counts['read']:,} records)")
     print(f"baseline json load + dump:      {base_wall:6.2f} s   peak RSS {base_rss:6.0f} MiB")
     print(f"seqtune augment --steps repeat: {wall:6.2f} s   peak RSS {rss:6.0f} MiB")

@@ -1,29 +1,30 @@
-"""seqtune augment end to end: compose/parse round trips over step chains, the no-input rule, verbalizations,
-multilingual translate-then-answer, mixture, determinism and the manifest."""
+"""seqtune augment end to end: every step chain in both output formats, the no-input rule, verbalizations,
+multilingual translate-then-answer (English instruction, disjoint languages, explicit steps), mixture, model
+answers that must not become targets, the API-key policy, determinism and the manifest."""
 
 import hashlib
 import itertools
 import json
-import sys
+import math
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from seqtune.augment.compose import compose_instruction, lower_first
+from fake_openai import FakeOpenAI
 from seqtune.augment.config import AugmentConfig
 from seqtune.augment.pipeline import run_augment
 from seqtune.config import build
-from seqtune.errors import ConfigError
-from seqtune.parse import parse_response
-from seqtune.steps import verbalizations
-
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "augment"))
-from fake_openai import FakeOpenAI  # noqa: E402
+from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.layout import manifest_path
+from seqtune.sequential import compose_instruction, lower_first
+from seqtune.steps import step_label, verbalizations
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "src" / "seqtune" / "samples"
 FIXTURES = Path(__file__).parent / "fixtures" / "augment"
 IMAGES = FIXTURES / "image_records.jsonl"
+PARALLEL_ZH = SAMPLES / "alpaca.en-zh.jsonl"
 CAPTIONS = FIXTURES / "captions_mini.json"
 ALL_STEPS = ["repeat", "paraphrase", "translate", "caption"]
 CHAINS = [list(c) for n in range(1, 5) for c in itertools.permutations(ALL_STEPS, n)]
@@ -32,6 +33,11 @@ CHAINS = [list(c) for n in range(1, 5) for c in itertools.permutations(ALL_STEPS
 def _placeholder_free(text: str) -> bool:
     bare = "".join(ch for ch in text.lower() if ch.isalnum() or ch == "/")
     return bool(bare) and bare not in ("noinput", "none", "na", "n/a")
+
+
+def _cached_texts(path) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT text FROM answers")]
 
 
 def _run(tmp_path, name="out.jsonl", **values):
@@ -48,7 +54,7 @@ def server():
 
 @pytest.mark.parametrize("fmt", ["newline", "labelled"])
 def test_every_chain_of_one_to_four_steps_round_trips(tmp_path, server, fmt):
-    """All 64 ordered chains of 1-4 distinct steps: the output parses back into the step targets and the answer."""
+    """All 64 ordered chains of 1-4 distinct steps: the output is the step targets then the answer, in the format."""
     captions = {
         "img-1": "A cat sitting on a sofa.",
         "img-2": "A big brown bear.",
@@ -63,8 +69,9 @@ def test_every_chain_of_one_to_four_steps_round_trips(tmp_path, server, fmt):
             steps=chain,
             output_format=fmt,
             captions=str(CAPTIONS),
-            provider_model="fake",
-            provider_base_url=server.base_url,
+            backend="openai",
+            model="fake",
+            base_url=server.base_url,
             include_original=False,
         )
         needs_input = chain != ["caption"]
@@ -82,10 +89,13 @@ def test_every_chain_of_one_to_four_steps_round_trips(tmp_path, server, fmt):
             assert [s["task"] for s in record["steps"]] == chain
             assert [s["target"] for s in record["steps"]] == [expected[name] for name in chain]
             targets = [s["target"] for s in record["steps"]]
-            parsed = parse_response(
-                record["output"], chain, fmt, segment_lines=[t.count("\n") + 1 for t in targets]
-            )
-            assert parsed.segments == targets and parsed.final == source["output"] and parsed.complete
+            if fmt == "newline":
+                assert record["output"] == "\n".join([*targets, source["output"]])
+            else:
+                parts = [
+                    f"{step_label(name)}:\n{target}" for name, target in zip(chain, targets, strict=True)
+                ]
+                assert record["output"] == "\n".join([*parts, "Answer:\n" + source["output"]])
             assert record["instruction"].startswith("First ") and record["final"] == source["output"]
 
 
@@ -116,7 +126,7 @@ def test_sample_default_run_matches_the_paper_rule(tmp_path):
             "template",
             "lang",
         ]
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads(manifest_path(tmp_path / "out.jsonl").read_text())
     assert manifest["stage"] == "augment" and manifest["counts"]["written"] == len(records)
     assert (
         list(manifest["inputs"].values())[0]
@@ -127,7 +137,8 @@ def test_sample_default_run_matches_the_paper_rule(tmp_path):
 def test_same_config_and_seed_give_identical_bytes(tmp_path):
     values = {
         "inputs": [str(SAMPLES / "alpaca.jsonl")],
-        "parallel": [str(SAMPLES / "alpaca.en-zh.jsonl")],
+        "parallel": [str(PARALLEL_ZH)],
+        "steps": ["repeat"],
         "verbalization": "seen",
         "mix": {"sequential/zh": 50, "original/*": 0.5},
         "seed": 7,
@@ -174,21 +185,80 @@ def test_verbalization_pools_and_explicit_ids(tmp_path):
         )
 
 
-def test_multilingual_translate_then_answer(tmp_path):
-    _, records = _run(tmp_path, parallel=[str(SAMPLES / "alpaca.en-zh.jsonl")], include_original=False)
-    source = {
-        f"zh-{json.loads(line)['id']}": json.loads(line) for line in (SAMPLES / "alpaca.en-zh.jsonl").open()
-    }
+def _pairs(path=PARALLEL_ZH):
+    return {f"zh-{json.loads(line)['id']}": json.loads(line) for line in Path(path).open(encoding="utf-8")}
+
+
+def test_multilingual_translate_then_answer_keeps_the_english_instruction(tmp_path):
+    """The paper: "We keep the English instructions regardless of the input and output language"."""
+    _, records = _run(tmp_path, parallel=[str(PARALLEL_ZH)], include_original=False)
+    source = _pairs()
     assert len(records) == len(source)
     for record in records:
         pair = source[record["source_id"]]
         assert record["lang"] == "zh"
-        assert (
-            record["instruction"]
-            == "First translate the input into English, then " + pair["zh"]["instruction"]
+        assert record["instruction"] == "First translate the input into English, then " + lower_first(
+            pair["en"]["instruction"]
         )
         assert record["output"] == pair["en"]["input"] + "\n" + pair["zh"]["output"]
         assert record["input"] == pair["zh"]["input"]
+
+
+def test_native_instruction_on_request_and_originals_keep_theirs(tmp_path):
+    _, records = _run(tmp_path, parallel=[str(PARALLEL_ZH)], parallel_instruction="native")
+    source = _pairs()
+    for record in records:
+        pair = source[record["source_id"]]
+        if record["kind"] == "sequential":
+            assert (
+                record["instruction"]
+                == "First translate the input into English, then " + pair["zh"]["instruction"]
+            )
+        else:
+            assert record["instruction"] == pair["zh"]["instruction"]
+
+
+def _german_twin(tmp_path) -> Path:
+    """An en-de file with the same ids as the en-zh sample (as ../shared/data's files share Alpaca's ids)."""
+    path = tmp_path / "alpaca.en-de.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for pair in _pairs().values():
+            german = {key: f"DE {value}" for key, value in pair["zh"].items()}
+            handle.write(json.dumps({"id": pair["id"], "en": pair["en"], "de": german}) + "\n")
+    return path
+
+
+def test_languages_draw_disjoint_source_records(tmp_path):
+    german = _german_twin(tmp_path)
+    mix = {"sequential/zh": 40, "sequential/de": 40}
+    summary, records = _run(tmp_path, parallel=[str(PARALLEL_ZH), str(german)], mix=mix)
+    drawn = {}
+    for record in records:
+        if record["kind"] == "sequential":
+            drawn.setdefault(record["lang"], set()).add(record["source_id"].split("-", 1)[1])
+    assert len(drawn["zh"]) == len(drawn["de"]) == 40
+    assert not drawn["zh"] & drawn["de"], "a source record was drawn for two languages"
+    assert summary["mixture"]["sequential/zh"]["skipped_drawn_for_another_language"] > 0
+    # every language's translated originals stay: the multilingual IT baseline
+    assert summary["written_by_group"]["original/zh"] == summary["written_by_group"]["original/de"] == 150
+    _, overlapping = _run(
+        tmp_path, "shared.jsonl", parallel=[str(PARALLEL_ZH), str(german)], mix=mix, parallel_disjoint=False
+    )
+    ids = [r["source_id"].split("-", 1)[1] for r in overlapping if r["kind"] == "sequential"]
+    assert len(ids) == 80 and len(set(ids)) < 80  # 40 of 150 twice: sharing is all but certain
+
+
+def test_english_steps_must_be_named_when_parallel_data_is_given(tmp_path):
+    """No silent repeat records when only translation was asked for."""
+    values = {"inputs": [str(SAMPLES / "alpaca.jsonl")], "parallel": [str(PARALLEL_ZH)]}
+    with pytest.raises(ConfigError, match="name the steps"):
+        _run(tmp_path, **values)
+    summary, records = _run(tmp_path, steps=[], **values)
+    assert {r["steps"][0]["task"] for r in records if r["kind"] == "sequential"} == {"translate"}
+    assert summary["written_by_group"] == {"original/en": 400, "original/zh": 150, "translate/zh": 150}
+    assert summary["no_steps_asked"] == 400
+    summary, _ = _run(tmp_path, "both.jsonl", steps=["repeat"], **values)
+    assert summary["written_by_group"]["repeat/en"] == 400 - summary["left_unchanged_no_input"]
 
 
 def test_parallel_files_aligned_by_position(tmp_path):
@@ -211,7 +281,8 @@ def test_mixture_counts_fractions_and_all_english(tmp_path):
     summary, records = _run(
         tmp_path,
         inputs=[str(SAMPLES / "alpaca.jsonl")],
-        parallel=[str(SAMPLES / "alpaca.en-zh.jsonl")],
+        parallel=[str(PARALLEL_ZH)],
+        steps=["repeat"],
         mix={"sequential/zh": 40, "original/zh": 0, "sequential/en": 0.5},
     )
     groups = {}
@@ -224,21 +295,20 @@ def test_mixture_counts_fractions_and_all_english(tmp_path):
     assert [r["id"] for r in records] != sorted(r["id"] for r in records)  # shuffled
 
 
-def test_provider_failures_are_reported_not_dropped(tmp_path):
+def test_model_failures_are_reported_not_dropped(tmp_path):
     with FakeOpenAI(faults=["500"] * 1000) as fake:
         values = {
             "inputs": [str(IMAGES)],
             "steps": ["paraphrase"],
-            "provider_model": "fake",
-            "provider_base_url": fake.base_url,
-            "provider_max_retries": 0,
+            "backend": "openai",
+            "model": "fake",
+            "base_url": fake.base_url,
+            "max_retries": 0,
         }
-        from seqtune.errors import SeqtuneError
-
-        with pytest.raises(SeqtuneError, match="provider failed"):
+        with pytest.raises(SeqtuneError, match="no usable model answer"):
             _run(tmp_path, **values)
         summary, records = _run(tmp_path, "skip.jsonl", on_error="skip", **values)
-    assert summary["skipped"] == {"provider_failed": 3}
+    assert summary["skipped"] == {"model_failed": 3}
     assert summary["written_sequential"] == 0 and summary["written_original"] == 4
 
 
@@ -268,12 +338,132 @@ def test_compose_instruction_chains():
     )
 
 
-def test_config_validation():
+def test_config_validation(tmp_path):
     with pytest.raises(ConfigError, match="output"):
         build(AugmentConfig, {"inputs": ["a.json"]})
     with pytest.raises(ConfigError, match="mix"):
         build(AugmentConfig, {"inputs": ["a.json"], "output": "o.jsonl", "mix": {"sequential": 3}})
     with pytest.raises(ConfigError, match="unknown step"):
         run_augment(
-            build(AugmentConfig, {"inputs": [str(IMAGES)], "output": "/tmp/x/o.jsonl", "steps": ["dance"]})
+            build(
+                AugmentConfig,
+                {"inputs": [str(IMAGES)], "output": str(tmp_path / "o.jsonl"), "steps": ["dance"]},
+            )
         )
+    assert not (tmp_path / "o.jsonl").exists()
+    bank = tmp_path / "bank.json"
+    bank.write_text('{"repeat": {"label": "Repetition", "verbalizations": 3}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bank\.json: step 'repeat': expected"):
+        run_augment(
+            build(
+                AugmentConfig,
+                {"inputs": [str(IMAGES)], "output": str(tmp_path / "o.jsonl"), "template_bank": str(bank)},
+            )
+        )
+    with pytest.raises(ConfigError, match="is the output"):
+        build(AugmentConfig, {"inputs": ["a.json"], "output": "o.jsonl", "cache_path": "./o.jsonl"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_new_tokens", 0, "max_new_tokens"),
+        ("temperature", -0.5, "temperature"),
+        ("temperature", math.nan, "temperature"),
+        ("temperature", math.inf, "temperature"),
+        ("timeout_s", 0, "timeout_s"),
+        ("timeout_s", -3, "timeout_s"),
+        ("timeout_s", math.nan, "timeout_s"),
+        ("mix", {"sequential/zh": math.nan}, "mix"),
+        ("mix", {"sequential/zh": math.inf}, "mix"),
+    ],
+)
+def test_model_and_mixture_numbers_are_checked(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        build(AugmentConfig, {"inputs": ["a.json"], "output": "o.jsonl", key: value})
+
+
+def test_empty_and_cut_off_answers_are_neither_used_nor_cached(tmp_path):
+    rows = [
+        {"instruction": "Fix it.", "input": f"sentence {name}", "output": "ok"}
+        for name in ("good", "empty", "cut")
+    ]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    values = {
+        "inputs": [str(data)],
+        "steps": ["paraphrase"],
+        "backend": "openai",
+        "model": "fake",
+        "on_error": "skip",
+        "include_original": False,
+    }
+    with FakeOpenAI(faults_for={"sentence empty": "empty", "sentence cut": "length"}) as fake:
+        summary, records = _run(tmp_path, base_url=fake.base_url, **values)
+        assert [r["steps"][0]["target"] for r in records] == ["PARAPHRASE: sentence good"]
+        assert summary["skipped"] == {"model_empty": 1, "model_truncated": 1}
+        assert summary["model_calls"]["rejected_empty"] == summary["model_calls"]["rejected_truncated"] == 1
+        assert _cached_texts(tmp_path / "out.cache.sqlite") == ["PARAPHRASE: sentence good"]
+        fake.faults_for = {}
+        summary, records = _run(tmp_path, base_url=fake.base_url, **values)
+    assert len(records) == 3 and summary["skipped"] == {}
+    assert sorted(fake.answered.values()) == [1, 2, 2]  # only the two rejected answers were asked again
+
+
+def test_a_lone_surrogate_in_an_answer_is_skipped_and_counted(tmp_path):
+    with FakeOpenAI(faults_for={"": "surrogate"}) as fake:
+        summary, records = _run(
+            tmp_path,
+            inputs=[str(IMAGES)],
+            steps=["paraphrase"],
+            backend="openai",
+            model="fake",
+            base_url=fake.base_url,
+            on_error="skip",
+        )
+    assert summary["skipped"] == {"model_lone_surrogate": 3} and summary["written_sequential"] == 0
+    assert _cached_texts(tmp_path / "out.cache.sqlite") == []
+
+
+SECRET = "sk-augment-secret-42"
+
+
+def _paraphrase_values(fake, **extra):
+    return {
+        "inputs": [str(IMAGES)],
+        "steps": ["paraphrase"],
+        "backend": "openai",
+        "model": "fake",
+        "base_url": fake.base_url,
+        **extra,
+    }
+
+
+def test_no_api_key_is_sent_unless_its_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("MY_SERVER_KEY", SECRET)
+    with FakeOpenAI() as fake:
+        _run(tmp_path, **_paraphrase_values(fake))
+        assert fake.headers_seen and all("Authorization" not in h for h in fake.headers_seen)
+        _run(
+            tmp_path,
+            "named.jsonl",
+            **_paraphrase_values(fake, api_key_env="MY_SERVER_KEY", cache_path=str(tmp_path / "named.cache")),
+        )
+        assert fake.headers_seen[-1]["Authorization"] == f"Bearer {SECRET}"
+    monkeypatch.delenv("MY_SERVER_KEY")
+    with FakeOpenAI() as fake, pytest.raises(ConfigError, match="MY_SERVER_KEY"):
+        _run(tmp_path, "unset.jsonl", **_paraphrase_values(fake, api_key_env="MY_SERVER_KEY"))
+
+
+def test_a_key_echoed_by_the_server_is_masked_in_errors_and_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_SERVER_KEY", SECRET)
+    with FakeOpenAI(faults_for={"": "echo_key"}) as fake:
+        values = _paraphrase_values(fake, api_key_env="MY_SERVER_KEY")
+        with pytest.raises(SeqtuneError) as failure:
+            _run(tmp_path, **values)
+        assert "HTTP 401" in str(failure.value) and SECRET not in str(failure.value)
+        summary, _ = _run(tmp_path, "skip.jsonl", on_error="skip", **values)
+    assert summary["skipped"] == {"model_failed": 3} and "***" in summary["first_errors"][0]
+    for written in tmp_path.iterdir():
+        assert SECRET.encode() not in written.read_bytes(), f"the key leaked into {written.name}"

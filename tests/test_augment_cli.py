@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from seqtune.cli import main
+from seqtune.layout import manifest_path
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "src" / "seqtune" / "samples"
@@ -36,7 +37,7 @@ def test_quick_tour_commands(tmp_path, capsys):
         == 0
     )
     assert "read 400 records" in capsys.readouterr().out
-    assert (tmp_path / "manifest.json").is_file() and len(_lines(out)) > 400
+    assert manifest_path(out).is_file() and len(_lines(out)) > 400
 
     labelled = tmp_path / "labelled.jsonl"
     assert (
@@ -67,6 +68,8 @@ def test_quick_tour_commands(tmp_path, capsys):
                 str(SAMPLES / "alpaca.jsonl"),
                 "--parallel",
                 str(SAMPLES / "alpaca.en-zh.jsonl"),
+                "--steps",
+                "repeat",
                 "--mix",
                 "{sequential/zh: 100, original/zh: 0}",
                 "--output",
@@ -89,6 +92,7 @@ def test_key_value_overrides_and_yaml(tmp_path):
     assert {r["template"] for r in _lines(out) if r["kind"] == "sequential"} <= {
         "repeat/write-out",
         "repeat/reproduce",
+        "repeat/once-more",
     }
 
 
@@ -101,12 +105,10 @@ def test_bad_input_is_one_line_error_and_skip_counts(tmp_path, capsys):
     assert "invalid_json 1" in capsys.readouterr().out
 
 
-def test_unknown_step_and_help(capsys):
-    assert (
-        main(["augment", str(SAMPLES / "alpaca.jsonl"), "--steps", "dance", "--output", "/tmp/never.jsonl"])
-        == 2
-    )
-    assert "unknown step 'dance'" in capsys.readouterr().err
+def test_unknown_step_and_help(tmp_path, capsys):
+    never = tmp_path / "never.jsonl"
+    assert main(["augment", str(SAMPLES / "alpaca.jsonl"), "--steps", "dance", "--output", str(never)]) == 2
+    assert "unknown step 'dance'" in capsys.readouterr().err and not never.exists()
     with pytest.raises(SystemExit):
         main(["augment", "--help"])
     assert "Intermediate steps, in order" in capsys.readouterr().out
@@ -126,9 +128,56 @@ def test_installed_script_runs_and_light_path_has_no_torch(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(_lines(out)) > 400
     probe = (
-        "import sys; from seqtune.augment.pipeline import run_augment; import seqtune.parse; "
-        "from seqtune.steps import STEPS; STEPS.names(); from seqtune.providers.base import PROVIDERS; PROVIDERS.names(); "
-        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+        "import sys; from seqtune.augment.pipeline import run_augment; import seqtune.sequential; "
+        "from seqtune.steps import STEPS; STEPS.names(); from seqtune.lm.base import LMS; LMS.names(); "
+        "print('torch' in sys.modules, 'transformers' in sys.modules, 'openai' in sys.modules)"
     )
     light = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert light.stdout.strip() == "False False", light.stderr
+    assert light.stdout.strip() == "False False False", light.stderr
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seqtune: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "parallel", "cache"])
+def test_an_output_that_is_an_input_is_refused(tmp_path, capsys, monkeypatch, spelling):
+    data = tmp_path / "data.jsonl"
+    data.write_bytes((SAMPLES / "alpaca.jsonl").read_bytes())
+    before = data.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    inputs = [str(data)]
+    output = {"same": str(data), "relative": "sub/../data.jsonl", "symlink": "link.jsonl"}.get(
+        spelling, "out.jsonl"
+    )
+    extra = []
+    if spelling == "symlink":
+        (tmp_path / "link.jsonl").symlink_to(data)
+    if spelling == "parallel":
+        parallel = tmp_path / "par.jsonl"
+        parallel.write_bytes((SAMPLES / "alpaca.en-zh.jsonl").read_bytes())
+        inputs, output, extra = ["--steps", "[]"], str(parallel), ["--parallel", str(parallel)]
+        data, before = parallel, parallel.read_bytes()
+    if spelling == "cache":
+        extra = ["--cache-path", str(data)]
+    (tmp_path / "sub").mkdir()
+    assert main(["augment", *inputs, *extra, "--output", output]) == 2
+    assert "output is also an input" in _one_line_error(capsys)
+    assert data.read_bytes() == before and not list(tmp_path.glob("*manifest.json"))
+
+
+def test_a_lone_surrogate_in_the_input_is_one_line_naming_file_line_and_field(tmp_path, capsys):
+    bad = BAD / "lone_surrogate.jsonl"
+    out = tmp_path / "o.jsonl"
+    assert main(["augment", str(bad), "--output", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert f"{bad}:line 2: field 'input'" in err and "surrogate" in err and not out.exists()
+    assert main(["augment", str(bad), "--output", str(out), "--on-error", "skip"]) == 0
+    assert "lone_surrogate 2" in capsys.readouterr().out
+    assert [r["source_id"] for r in _lines(out) if r["kind"] == "original"] == [
+        "lone_surrogate-0",
+        "lone_surrogate-3",
+    ]
+    assert "\U0001f600" in out.read_text(encoding="utf-8")  # a valid surrogate pair is one character, kept

@@ -14,6 +14,7 @@ from seqtune.data.captions import image_key, load_captions
 from seqtune.data.instructions import iter_instruction_records
 from seqtune.data.parallel import guess_lang, iter_parallel_shared
 from seqtune.errors import RecordError, SeqtuneError
+from seqtune.layout import manifest_path
 from seqtune.records import ErrorPolicy
 
 BAD = Path(__file__).parent / "fixtures" / "augment" / "bad"
@@ -42,6 +43,34 @@ def test_mixed_corpus_fails_at_the_first_bad_line_naming_file_and_line():
     )
 
 
+def test_lone_surrogates_are_rejected_naming_line_and_field_and_skipped_by_count():
+    with pytest.raises(RecordError) as error:
+        _load(BAD / "lone_surrogate.jsonl")
+    assert error.value.reason == "lone_surrogate" and error.value.field == "input"
+    assert str(error.value).startswith(f"{BAD / 'lone_surrogate.jsonl'}:line 2: field 'input':")
+    records, policy = _load(BAD / "lone_surrogate.jsonl", "skip")
+    assert [r.instruction for r in records] == ["Do task 0.", "Do task 3."]
+    assert dict(policy.skipped) == {"lone_surrogate": 2}
+
+
+def test_a_lone_surrogate_on_either_side_of_parallel_data_or_in_a_caption_is_named(tmp_path):
+    pair = {
+        "id": 7,
+        "en": {"instruction": "Say \ud800.", "input": "a", "output": "b"},
+        "zh": {"instruction": "x", "input": "y", "output": "z"},
+    }
+    path = tmp_path / "p.en-zh.jsonl"
+    path.write_text(json.dumps(pair) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"p\.en-zh\.jsonl:line 1: field 'en\.instruction': .*surrogate"):
+        list(iter_parallel_shared(str(path), ErrorPolicy()))
+    captions = tmp_path / "captions.json"
+    captions.write_text(
+        json.dumps({"annotations": [{"image_id": 1, "caption": "a \udc00 cat"}]}), encoding="utf-8"
+    )
+    with pytest.raises(SeqtuneError, match=r"captions\.json: field 'annotations\[0\]\.caption': .*surrogate"):
+        load_captions(captions)
+
+
 def test_mixed_corpus_skip_counts_every_reason_and_keeps_every_good_record(tmp_path):
     records, policy = _load(BAD / "mixed.jsonl", "skip")
     assert [r.instruction for r in records] == ["Do task 0.", "Do task 1.", "Do task 2."]
@@ -55,7 +84,7 @@ def test_mixed_corpus_skip_counts_every_reason_and_keeps_every_good_record(tmp_p
     summary = _augment(tmp_path, [BAD / "mixed.jsonl"], on_error="skip")
     assert summary["read"] == 3 and summary["written_sequential"] == 3 and summary["written_original"] == 3
     assert summary["skipped"] == dict(sorted(policy.skipped.items()))
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest = json.loads(manifest_path(tmp_path / "out.jsonl").read_text())
     assert manifest["counts"]["skipped"]["wrong_type"] == 2
 
 

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
+from seqtune.config import Range
 from seqtune.errors import ConfigError
+from seqtune.layout import manifest_path, refuse_output_that_is_input
+from seqtune.lm.settings import LMSettings
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(LMSettings):
+    """The model settings (backend, model, base_url, api_key_env, concurrency, ...) are the shared LMSettings: the
+    model that writes generated step text (paraphrase, translate without parallel data)."""
+
     inputs: list[str] = field(default_factory=list)
     """Instruction data: Alpaca .json/.jsonl files (optionally .gz), local Hugging Face dataset folders, or hub ids."""
     output: str = ""
-    """Output JSONL file of sequential (and original) records; manifest.json is written beside it."""
-    steps: list[str] = field(default_factory=lambda: ["repeat"])
-    """Intermediate steps, in order, for the records of `inputs`: repeat, paraphrase, translate, caption."""
+    """Output JSONL file of sequential (and original) records; its manifest (OUTPUT.manifest.json) is written beside it."""
+    steps: list[str] | None = None
+    """Intermediate steps, in order, for the records of `inputs`: repeat, paraphrase, translate, caption; [] for none (originals only). Default [repeat]; required when parallel data is given, so that English records get only the steps asked for."""
     seed: int = 0
     """Seed for verbalization choice, sampling and shuffling."""
     on_error: Literal["fail", "skip"] = "fail"
@@ -45,56 +51,59 @@ class AugmentConfig:
     """Language codes of `parallel_aligned`, in the same order (default: guessed from the file names, e.g. data.de.json)."""
     parallel_steps: list[str] = field(default_factory=lambda: ["translate"])
     """Steps for the non-English records of parallel data (the paper: translate then answer)."""
+    parallel_instruction: Literal["english", "native"] = "english"
+    """Instruction of the sequential records of parallel data: english (the paper keeps the English instruction whatever the input and output language) or native (the translated one). Original records keep the translated one."""
+    parallel_disjoint: bool = True
+    """Languages sampled by `mix` draw disjoint source records: a parallel record (by its shared id or position) sampled for zh is not sampled for de."""
+    translate_to: list[str] = field(default_factory=list)
+    """Languages to machine-translate the English records of `inputs` into, building the multilingual set as the paper did: instruction kept in English, input and output translated by `mt_model`; the translated records get `parallel_steps` (translate-then-answer) like parallel data, and a record whose translation failed or was cut off is skipped and counted (mt_failed, mt_empty, mt_truncated)."""
+    mt_model: str = ""
+    """The translation model of `translate_to`: a seq2seq model folder or hub id (MarianMT, NLLB, M2M100); '{lang}' in it is replaced by each target language (one Marian model per pair, e.g. Helsinki-NLP/opus-mt-en-{lang}). It runs with batch_size, device and dtype, and shares the answer cache."""
+    mt_lang_codes: dict[str, str] = field(default_factory=dict)
+    """The translation model's code for each language, e.g. {en: eng_Latn, de: deu_Latn} for NLLB; a language not named is its own code."""
     captions: str | None = None
     """COCO-style caption annotations (captions_*.json) or LLaVA caption JSONL, for the caption step."""
     mix: dict[str, float] = field(default_factory=dict)
     """Sampling per group 'kind/lang' (kind: sequential|original|*; lang or *): a count (>= 1) or a fraction (< 1), e.g. {sequential/zh: 4750}. Groups not named are kept whole."""
     shuffle: bool = False
     """Shuffle the output (seeded). Implied when `mix` is set."""
-    provider: str = "openai"
-    """Where generated step text (paraphrase, translate without parallel data) comes from: openai (any OpenAI-compatible server) or local_hf."""
-    provider_model: str = ""
-    """Model name sent to the provider (served model name, or a local model path / hub id for local_hf)."""
-    provider_base_url: str = "https://api.openai.com/v1"
-    """Base URL of the OpenAI-compatible server (vLLM, TGI, SGLang, OpenAI), e.g. http://127.0.0.1:8000/v1."""
-    provider_api_key_env: str = "OPENAI_API_KEY"
-    """Name of the environment variable holding the API key (the key itself is never logged or saved)."""
-    provider_concurrency: int = 8
-    """Requests in flight at once."""
-    provider_max_retries: int = 5
-    """Retries per request on 429, 5xx, timeouts and malformed answers."""
-    provider_timeout: float = 60.0
-    """Seconds to wait for one answer."""
-    provider_cache: str | None = None
-    """Disk cache of provider answers (default: OUTPUT with suffix .cache.jsonl); a re-run never asks twice."""
-    provider_options: dict[str, Any] = field(default_factory=dict)
-    """Provider-specific options, e.g. {batch_size: 16, device: cuda, adapter: runs/x/model} for local_hf."""
-    temperature: float = 0.0
-    """Sampling temperature of provider requests."""
-    max_tokens: int = 512
-    """Maximum tokens of one provider answer."""
+    temperature: Annotated[float, Range(ge=0)] = 0.0
+    """Sampling temperature of the model's answers (paraphrase, translate)."""
+    max_new_tokens: Annotated[int, Range(ge=1)] = 512
+    """Most tokens of one model answer; an answer cut off there is never used (counted as model_truncated)."""
     paraphrase_prompt: str = "Paraphrase the input sentence given by user."
     """System prompt of paraphrase requests (the paper's); the input is the user message."""
     translate_prompt: str = "Translate the input given by user into English. Reply with the translation only."
     """System prompt of translate requests when no parallel data gives the English input."""
-    chunk_size: int = 4096
-    """Records read and sent to the provider at a time (bounds memory)."""
+    chunk_size: Annotated[int, Range(ge=1)] = 4096
+    """Records read and sent to the model at a time (bounds memory)."""
 
     def validate(self) -> None:
         if not self.output:
             raise ConfigError("augment: 'output' is required (--output OUT.jsonl)")
         if not (self.inputs or self.parallel or self.parallel_aligned):
             raise ConfigError("augment: give at least one input file, dataset, or parallel file")
+        has_parallel = bool(self.parallel or self.parallel_aligned or self.translate_to)
+        if self.steps is None:
+            if self.inputs and has_parallel:
+                raise ConfigError(
+                    "augment: with parallel data, name the steps for the records of `inputs` "
+                    "(--steps repeat, or --steps '[]' to keep them as originals only)"
+                )
+            self.steps = ["repeat"]
+        if self.translate_to and not self.mt_model:
+            raise ConfigError(
+                "augment: 'translate_to' needs 'mt_model' (a translation model folder or hub id)"
+            )
+        if self.translate_to and self.lang != "en":
+            raise ConfigError(f"augment: 'translate_to' translates English records; lang is '{self.lang}'")
         if self.parallel_aligned and not self.parallel_english:
             raise ConfigError(
                 "augment: 'parallel_aligned' needs 'parallel_english' (the English file they align with)"
             )
         if self.parallel_langs and len(self.parallel_langs) != len(self.parallel_aligned):
             raise ConfigError("augment: 'parallel_langs' needs one language per file of 'parallel_aligned'")
-        if self.provider_concurrency < 1 or self.chunk_size < 1 or self.provider_max_retries < 0:
-            raise ConfigError(
-                "augment: provider_concurrency and chunk_size must be >= 1, provider_max_retries >= 0"
-            )
+        # numbers' ranges are in the annotations; NaN and infinity never get here (config.coerce refuses them)
         for key, value in self.mix.items():
             if key.count("/") != 1 or value < 0 or (value >= 1 and value != int(value)):
                 raise ConfigError(
@@ -103,11 +112,27 @@ class AugmentConfig:
         output = Path(self.output)
         if output.suffix not in (".jsonl", ".gz"):
             raise ConfigError(f"augment: output '{self.output}' should be a .jsonl (or .jsonl.gz) file")
+        self.validate_lm(allowed=("hf", "openai"))
+        for written in (self.output, self.answer_cache, manifest_path(self.output)):
+            refuse_output_that_is_input(written, self.input_files)
+        if self.answer_cache.resolve() == output.resolve():
+            raise ConfigError(f"augment: cache_path {self.answer_cache} is the output; name another file")
 
     @property
-    def cache_path(self) -> Path:
-        if self.provider_cache:
-            return Path(self.provider_cache)
+    def input_files(self) -> list[str]:
+        """Every file the run reads (hashed into the manifest; never overwritten)."""
+        return [
+            *self.inputs,
+            *self.parallel,
+            *self.parallel_aligned,
+            *filter(None, [self.parallel_english, self.captions, self.template_bank]),
+        ]
+
+    @property
+    def answer_cache(self) -> Path:
+        """The model's answer cache: `cache_path`, else OUTPUT with the suffix .cache.sqlite."""
+        if self.cache_path:
+            return Path(self.cache_path)
         output = Path(self.output)
         stem = output.name.removesuffix(".gz").removesuffix(".jsonl")
-        return output.with_name(f"{stem}.cache.jsonl")
+        return output.with_name(f"{stem}.cache.sqlite")

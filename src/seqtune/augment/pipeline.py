@@ -1,7 +1,9 @@
-"""`seqtune augment`: read instruction data, add sequential records, write JSONL + manifest.json.
+"""`seqtune augment`: read instruction data, add sequential records, write JSONL + its manifest.
 
-Records stream through in chunks of `chunk_size`: a chunk's provider work is done in one concurrent batch (steps'
+Records stream through in chunks of `chunk_size`: a chunk's model calls are done in one concurrent batch (steps'
 `prepare`), then every record of it is written. Only mixing/shuffling needs all records in memory at once.
+Every record travels with its pair id (parallel data: the same source record in every language; else None), which
+mixing uses to draw disjoint source records per language.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from seqtune.augment.compose import compose_instruction, compose_output
 from seqtune.augment.config import AugmentConfig
 from seqtune.augment.mixture import apply_mixture
 from seqtune.config import to_dict
 from seqtune.data.instructions import InstructionRecord, iter_instruction_records
+from seqtune.data.machine_translated import iter_machine_translated
 from seqtune.data.parallel import guess_lang, iter_parallel_by_position, iter_parallel_shared
 from seqtune.errors import ConfigError, RecordError
+from seqtune.layout import manifest_path
 from seqtune.manifest import write_manifest
 from seqtune.records import ErrorPolicy, atomic_write, dumps_record
+from seqtune.sequential import compose_instruction, compose_output
 from seqtune.steps.base import (
     STEPS,
     Step,
@@ -76,14 +80,14 @@ class Chain:
     def __init__(
         self, names: list[str], steps: dict[str, Step], verbalizer: Verbalizer, config: AugmentConfig
     ):
-        if not names:
-            raise ConfigError("augment: a chain needs at least one step")
         self.names = names
         self.steps = [steps[name] for name in names]
         self.unique_steps = list({id(s): s for s in self.steps}.values())
         self.needs_input = any(step.needs_input for step in self.steps)
         self.verbalizer = verbalizer
         self.fmt = config.output_format
+        # the paper keeps the English instruction whatever the input and output language
+        self.english_instruction = config.parallel_instruction == "english"
         self.labels = [step_label(name, config.template_bank) for name in names]
         self.suffix = "+".join(names)
 
@@ -96,11 +100,14 @@ class Chain:
         except StepUnavailable as error:
             raise RecordError(record.origin or record.id, "", error.reason, str(error)) from None
         chosen = self.verbalizer.choose(record.id, self.names)
+        instruction = record.instruction
+        if self.english_instruction and record.english_instruction is not None:
+            instruction = record.english_instruction
         out = {
             "id": f"{record.id}:{self.suffix}",
             "source_id": record.id,
             "kind": "sequential",
-            "instruction": compose_instruction([v.text for v in chosen], record.instruction),
+            "instruction": compose_instruction([v.text for v in chosen], instruction),
             "input": record.input,
             "output": compose_output(targets, record.output, self.fmt, self.labels),
             "steps": [
@@ -134,16 +141,33 @@ def original(record: InstructionRecord) -> dict[str, Any]:
 
 
 def _sources(
-    config: AugmentConfig, policy: ErrorPolicy
+    config: AugmentConfig, policy: ErrorPolicy, context: StepContext
 ) -> Iterator[tuple[list[str], Iterator[InstructionRecord]]]:
-    """(step names, records) for every input: instruction data with `steps`, parallel data with `parallel_steps`."""
-    for spec in config.inputs:
-        yield (
-            config.steps,
-            iter_instruction_records(
-                spec, policy, field_map=config.field_map, lang=config.lang, hf_split=config.hf_split
-            ),
+    """(step names, records) for every input: instruction data with `steps`, parallel data and machine-translated
+    data with `parallel_steps`."""
+
+    def read(spec: str, read_policy: ErrorPolicy) -> Iterator[InstructionRecord]:
+        return iter_instruction_records(
+            spec, read_policy, field_map=config.field_map, lang=config.lang, hf_split=config.hf_split
         )
+
+    for spec in config.inputs:
+        yield config.steps, read(spec, policy)
+    for lang in config.translate_to:
+        for spec in config.inputs:
+            # the English pass above has counted (or refused) the bad input records: skip them quietly here
+            english = read(spec, ErrorPolicy("skip"))
+            yield (
+                config.parallel_steps,
+                iter_machine_translated(
+                    english,
+                    lang,
+                    context.translator(lang),
+                    policy,
+                    max_new_tokens=config.max_new_tokens,
+                    chunk_size=config.chunk_size,
+                ),
+            )
     for path in config.parallel:
         yield config.parallel_steps, iter_parallel_shared(path, policy)
     langs = config.parallel_langs or [guess_lang(path) for path in config.parallel_aligned]
@@ -158,74 +182,88 @@ def _sources(
 
 def _augment(
     config: AugmentConfig, policy: ErrorPolicy, context: StepContext, counts: Counter
-) -> Iterator[dict]:
+) -> Iterator[tuple[dict, str | None]]:
+    """(record, pair id) for every output record, in input order."""
     step_names = [
         *config.steps,
-        *(config.parallel_steps if (config.parallel or config.parallel_aligned) else []),
+        *(
+            config.parallel_steps
+            if (config.parallel or config.parallel_aligned or config.translate_to)
+            else []
+        ),
     ]
     steps = {name: STEPS.get(name)(context) for name in dict.fromkeys(step_names)}
     verbalizer = Verbalizer(config, steps)
-    for names, records in _sources(config, policy):
-        chain = Chain(names, steps, verbalizer, config)
+    for names, records in _sources(config, policy, context):
+        # no steps (`steps: []`): the records are kept as originals only, as asked
+        chain = Chain(names, steps, verbalizer, config) if names else None
         while chunk := list(itertools.islice(records, config.chunk_size)):
             counts["read"] += len(chunk)
-            eligible = [r for r in chunk if chain.eligible(r)]
-            counts["left_unchanged_no_input"] += len(chunk) - len(eligible)
-            for step in chain.unique_steps:
-                step.prepare(eligible)
+            if chain is None:
+                eligible = []
+                counts["no_steps_asked"] += len(chunk)
+            else:
+                eligible = [r for r in chunk if chain.eligible(r)]
+                counts["left_unchanged_no_input"] += len(chunk) - len(eligible)
+                for step in chain.unique_steps:
+                    step.prepare(eligible)
             wanted = {id(r) for r in eligible}
             for record in chunk:
                 if config.include_original:
-                    yield original(record)
-                if id(record) in wanted:
+                    yield original(record), record.pair_id
+                if chain is not None and id(record) in wanted:
                     try:
-                        yield chain.sequential(record)
+                        yield chain.sequential(record), record.pair_id
                     except RecordError as error:
                         policy.handle(error)
 
 
-def _write(handle: IO[str], records: Iterable[dict], counts: Counter) -> None:
+def _group(record: dict) -> str:
+    """What the summary counts a written record under: "repeat/en", "translate/zh" (steps/lang), "original/en"."""
+    steps = "+".join(step["task"] for step in record["steps"]) or "original"
+    return f"{steps}/{record.get('lang')}"
+
+
+def _write(handle: IO[str], records: Iterable[dict], counts: Counter, groups: Counter) -> None:
     for record in records:
         handle.write(dumps_record(record))
         counts[f"written_{record['kind']}"] += 1
+        groups[_group(record)] += 1
 
 
 def run_augment(config: AugmentConfig) -> dict[str, Any]:
-    """Run the stage; returns the summary (also written to manifest.json as `counts`)."""
-    from tqdm import tqdm
-
+    """Run the stage; returns the summary (also written to the output's manifest as `counts`)."""
     started = time.time()
     policy = ErrorPolicy(config.on_error)
     counts: Counter = Counter()
+    groups: Counter = Counter()
     output = Path(config.output)
     mixture_report: dict[str, Any] = {}
-    with tqdm(total=0, unit="req", desc="provider", disable=None, leave=False) as progress:
-        context = StepContext(config, progress)
-        try:
-            records = _augment(config, policy, context, counts)
-            with atomic_write(output) as handle:
-                if config.mix or config.shuffle:
-                    kept, mixture_report = apply_mixture(
-                        list(records), config.mix, config.seed, config.shuffle
-                    )
-                    _write(handle, kept, counts)
-                else:
-                    _write(handle, records, counts)
-        finally:
-            context.close()
-    summary = _summary(counts, policy, context, mixture_report, output)
-    inputs = [
-        *config.inputs,
-        *config.parallel,
-        *config.parallel_aligned,
-        *filter(None, [config.parallel_english, config.captions]),
-    ]
+    context = StepContext(config)
+    try:
+        produced = _augment(config, policy, context, counts)
+        with atomic_write(output) as handle:
+            if config.mix or config.shuffle:
+                everything = list(produced)
+                kept, mixture_report = apply_mixture(
+                    [record for record, _ in everything],
+                    config.mix,
+                    config.seed,
+                    config.shuffle,
+                    pairs=[pair for _, pair in everything] if config.parallel_disjoint else None,
+                )
+                _write(handle, kept, counts, groups)
+            else:
+                _write(handle, (record for record, _ in produced), counts, groups)
+    finally:
+        context.close()
+    summary = _summary(counts, groups, policy, context, mixture_report)
     write_manifest(
-        output.parent,
+        output,
         stage="augment",
         config=to_dict(config),
         started=started,
-        inputs=inputs,
+        inputs=config.input_files,
         counts=summary,
         seed=config.seed,
     )
@@ -234,21 +272,24 @@ def run_augment(config: AugmentConfig) -> dict[str, Any]:
 
 
 def _summary(
-    counts: Counter, policy: ErrorPolicy, context: StepContext, mixture: dict, output: Path
+    counts: Counter, groups: Counter, policy: ErrorPolicy, context: StepContext, mixture: dict
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "read": counts["read"],
         "written": counts["written_original"] + counts["written_sequential"],
         "written_original": counts["written_original"],
         "written_sequential": counts["written_sequential"],
+        "written_by_group": dict(sorted(groups.items())),
         "left_unchanged_no_input": counts["left_unchanged_no_input"],
+        "no_steps_asked": counts["no_steps_asked"],
         "skipped": dict(sorted(policy.skipped.items())),
     }
     if policy.first_errors:
         summary["first_errors"] = policy.first_errors
-    provider = getattr(context, "_provider", None)
-    if provider is not None and hasattr(provider, "stats"):
-        summary["provider"] = dict(provider.stats)
+    if context.lm_stats is not None:
+        summary["model_calls"] = context.lm_stats
+    if context.translation_stats:
+        summary["translation_calls"] = context.translation_stats
     if mixture:
         summary["mixture"] = mixture
     return summary
@@ -259,18 +300,27 @@ def format_summary(summary: dict[str, Any], output: Path, seconds: float) -> str
         f"seqtune augment → {output}  ({seconds:.1f} s)",
         f"  read {summary['read']:,} records; wrote {summary['written']:,} "
         f"({summary['written_sequential']:,} sequential, {summary['written_original']:,} original)",
+        "  written by steps/lang: "
+        + (", ".join(f"{group} {n:,}" for group, n in summary["written_by_group"].items()) or "none"),
         f"  left without a sequential version (no input): {summary['left_unchanged_no_input']:,}",
     ]
+    if summary["no_steps_asked"]:
+        lines.append(f"  kept as originals only (no steps asked): {summary['no_steps_asked']:,}")
     skipped = summary["skipped"]
     lines.append(
         "  skipped: " + (", ".join(f"{reason} {n:,}" for reason, n in skipped.items()) if skipped else "none")
     )
     for error in summary.get("first_errors", [])[:3]:
         lines.append(f"    e.g. {error}")
-    if "provider" in summary:
-        stats = summary["provider"]
-        lines.append("  provider: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
+    if "model_calls" in summary:
+        stats = summary["model_calls"]
+        lines.append("  model calls: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
+    for lang, stats in summary.get("translation_calls", {}).items():
+        lines.append(f"  translation calls into {lang}: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))
     for key, report in summary.get("mixture", {}).items():
-        lines.append(f"  mix {key}: kept {report['kept']:,} of {report['available']:,}")
-    lines.append(f"  manifest: {output.parent / 'manifest.json'}")
+        line = f"  mix {key}: kept {report['kept']:,} of {report['available']:,}"
+        if report.get("skipped_drawn_for_another_language"):
+            line += f" ({report['skipped_drawn_for_another_language']:,} skipped: drawn for another language)"
+        lines.append(line)
+    lines.append(f"  manifest: {manifest_path(output)}")
     return "\n".join(lines)

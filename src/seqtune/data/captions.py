@@ -38,9 +38,11 @@ def load_captions(path: str | Path) -> dict[int, list[str]]:
     for index, annotation in enumerate(annotations):
         if (
             not isinstance(annotation, dict)
-            or "image_id" not in annotation
+            or not isinstance(annotation.get("image_id"), int)
             or not isinstance(annotation.get("caption"), str)
         ):
-            raise SeqtuneError(f"{path}: annotation {index}: expected 'image_id' and a string 'caption'")
-        captions.setdefault(int(annotation["image_id"]), []).append(annotation["caption"].strip())
+            raise SeqtuneError(
+                f"{path}: annotation {index}: expected an integer 'image_id' and a string 'caption'"
+            )
+        captions.setdefault(annotation["image_id"], []).append(annotation["caption"].strip())
     return captions

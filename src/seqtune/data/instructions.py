@@ -1,7 +1,8 @@
 """Instruction records from Alpaca JSON/JSONL(.gz) files or Hugging Face datasets, with field mapping.
 
 Every record is checked here: instruction and output must be strings, input may be missing (→ ""). Problems are
-RecordErrors naming file, line/record and field, handled by the run's ErrorPolicy.
+RecordErrors naming file, line/record and field, handled by the run's ErrorPolicy. (Text holding a lone surrogate
+is refused by the readers of seqtune.records, for every command.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqtune.errors import RecordError, SeqtuneError
-from seqtune.records import ErrorPolicy, iter_json_records, require_str
+from seqtune.records import ErrorPolicy, iter_json_records, record_position, require_str
 
 FIELDS = ("instruction", "input", "output")
 _FILE_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
@@ -30,6 +31,11 @@ class InstructionRecord:
     image: str | None = None
     english_input: str | None = None
     """The aligned English version of `input` (parallel data), the target of the translate step."""
+    english_instruction: str | None = None
+    """The aligned English instruction (parallel data): the paper keeps it in translate-then-answer records."""
+    pair_id: str | None = None
+    """What identifies the source record across languages (parallel data), so that languages can draw disjoint
+    source records."""
     origin: str = ""
     """"file:line N" / "file:record N", for error messages."""
 
@@ -122,11 +128,11 @@ def iter_instruction_records(
 ) -> Iterator[InstructionRecord]:
     """Validated records of one input; bad ones go to `policy` (raise or count)."""
     prefix = _id_prefix(spec)
-    for index, (source, location, raw) in enumerate(iter_raw(spec, policy, hf_split=hf_split)):
+    for source, location, raw in iter_raw(spec, policy, hf_split=hf_split):
+        # the id of a record without one is its position in the file, so skipped records shift no other id
+        fallback_id = f"{prefix}-{record_position(location)}"
         try:
-            yield to_instruction_record(
-                raw, source, location, f"{prefix}-{index}", field_map=field_map, lang=lang
-            )
+            yield to_instruction_record(raw, source, location, fallback_id, field_map=field_map, lang=lang)
         except RecordError as error:
             policy.handle(error)
 

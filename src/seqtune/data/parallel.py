@@ -2,7 +2,9 @@
 
 Two layouts: one JSONL file whose lines hold both sides (`{"id", "en": {...}, "zh": {...}}`, as in
 ../shared/data/alpaca_parallel and the bundled sample), or separate per-language files aligned by position (the
-public multilingual Alpaca releases). Either way the result is the non-English record with `english_input` set.
+public multilingual Alpaca releases). Either way the result is the non-English record with its English input and
+instruction set, and a `pair_id` shared by every language's version of the same source record: the shared layout's
+`id` (Alpaca's index in ../shared/data), or the position in the English file of the per-language layout.
 """
 
 from __future__ import annotations
@@ -42,11 +44,15 @@ def _shared_record(raw: dict, source: str, location: str, index: int, lang: str 
     for key in ("en", side):
         if not isinstance(raw.get(key), dict):
             raise RecordError(source, location, "missing_field", "missing or not an object", field=key)
-    english_input = require_str(raw["en"], "input", source, location, allow_missing=True)
+    english_location = f"{location} (en)"
+    english_input = require_str(raw["en"], "input", source, english_location, allow_missing=True)
+    english_instruction = require_str(raw["en"], "instruction", source, english_location)
     record_id = raw.get("id", index)
     record = to_instruction_record(raw[side], source, f"{location} ({side})", str(record_id), lang=side)
     record.id = f"{side}-{record_id}"
     record.english_input = english_input
+    record.english_instruction = english_instruction
+    record.pair_id = f"id {record_id}"
     return record
 
 
@@ -84,6 +90,8 @@ def iter_parallel_by_position(
         matched += 1
         record.id = f"{lang}-{record.id}"
         record.english_input = en_record.input
+        record.english_instruction = en_record.instruction
+        record.pair_id = f"{english_path} {index}"
         yield record
     if matched and matched != len(english) and policy.mode == "fail":
         raise SeqtuneError(

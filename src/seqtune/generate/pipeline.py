@@ -1,10 +1,13 @@
 """The `generate` and `eval` stages.
 
 generate: task examples × prompt variants → one prediction per (example, variant) in `predictions.jsonl`, plus
-`manifest.json`. Each prediction carries what scoring needs (gold, expected steps, ...) so that `score` needs
-neither the data nor a model. Responses are appended to `predictions.partial.jsonl` as batches finish; a re-run
+`manifest.json`. Each (example, variant) becomes one request to the model (seqtune.lm: a local HF model, an
+OpenAI-compatible server or a replay of responses written elsewhere). Each prediction carries what scoring needs
+(gold, expected steps, ...) so that `score` needs neither the data nor a model. Responses are appended to `predictions.partial.jsonl` as batches finish; a re-run
 reuses every saved prediction whose prompt, model and decoding are unchanged and generates only the rest. The
 final file is written atomically in task order (variant, then example), so a resumed run gives the same bytes.
+A back-end that replays responses written elsewhere (`backend=responses`) reuses nothing, and the examples it has
+no response for are left out of the predictions (it counts and names them).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqtune import layout
 from seqtune.config import build, to_dict
 from seqtune.errors import ConfigError, SeqtuneError
-from seqtune.generate.backend import BACKENDS, Backend, Decoding
 from seqtune.generate.config import EvalConfig, GenerateConfig
+from seqtune.lm.base import LM, Completion, Decoding, Request
+from seqtune.lm.settings import build_lm
 from seqtune.manifest import write_manifest
 from seqtune.prompts import PromptTemplate, get_template
 from seqtune.records import dumps_record, write_jsonl
@@ -27,8 +32,10 @@ from seqtune.tasks import TASKS, Example, PromptSpec
 
 log = logging.getLogger(__name__)
 
-PREDICTIONS = "predictions.jsonl"
+PREDICTIONS = layout.PREDICTIONS
 PARTIAL = "predictions.partial.jsonl"
+CACHE = "lm_cache.sqlite"
+"""The answer cache of a server's answers when `cache_path` names none (a local model resumes from PARTIAL)."""
 
 
 @dataclass
@@ -36,7 +43,9 @@ class Job:
     example: Example
     variant: str
     spec: PromptSpec
+    request: Request
     prompt: str
+    """What the model reads (recorded in the prediction)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -54,9 +63,9 @@ def decoding_from(config: GenerateConfig) -> Decoding:
     )
 
 
-def choose_template(backend: Backend, configured: str) -> PromptTemplate:
+def choose_template(lm: LM, configured: str) -> PromptTemplate:
     """The template saved beside the model/adapter (how it was trained), else the configured one."""
-    saved = backend.saved_template()
+    saved = lm.saved_template()
     if saved is not None:
         if configured != "alpaca" and configured != saved.name:
             log.warning(
@@ -67,7 +76,7 @@ def choose_template(backend: Backend, configured: str) -> PromptTemplate:
 
 
 def build_jobs(
-    task, examples: list[Example], variants: list[str], backend: Backend, template: PromptTemplate
+    task, examples: list[Example], variants: list[str], lm: LM, template: PromptTemplate, decoding: Decoding
 ) -> list[Job]:
     jobs, seen = [], set()
     for variant in variants:
@@ -76,19 +85,31 @@ def build_jobs(
                 raise SeqtuneError(f"task '{task.name}': example id '{example.id}' occurs twice")
             seen.add((example.id, variant))
             spec = task.build_prompt(example, variant)
-            if spec.response_prefix and not backend.continues_prompt:
+            if spec.response_prefix and not lm.continues_prompt:
                 raise ConfigError(
-                    f"variant '{variant}' forces the start of the response, which the '{backend.name}' back-end "
-                    "(chat API) cannot do; use backend=hf"
+                    f"variant '{variant}' forces the start of the response, which the '{lm.name}' back-end's chat "
+                    "API cannot do; use backend=hf, or endpoint=completions"
                 )
+            # a chat template is the model's own (the tokenizer's or the server's): the request is a chat then
+            written = (
+                {
+                    "messages": (
+                        {"role": "user", "content": template.user_message(spec.instruction, spec.input)},
+                    )
+                }
+                if template.kind == "chat"
+                else {"prompt": template.render(spec.instruction, spec.input)}
+            )
             # the forced start of the response is part of what the model reads, never of what it wrote
-            prompt = backend.render(template, spec.instruction, spec.input) + spec.response_prefix
-            jobs.append(Job(example, variant, spec, prompt))
+            request = Request(
+                **written, response_prefix=spec.response_prefix, decoding=decoding, id=(example.id, variant)
+            )
+            jobs.append(Job(example, variant, spec, request, lm.prompt_text(request)))
     return jobs
 
 
 def prediction_record(
-    job: Job, response: str, backend: Backend, decoding: dict, template: PromptTemplate, task
+    job: Job, response: str, lm: LM, decoding: dict, template: PromptTemplate, task
 ) -> dict:
     return {
         "id": job.example.id,
@@ -96,8 +117,8 @@ def prediction_record(
         "variant": job.variant,
         "prompt": job.prompt,
         "response": response,
-        "model": backend.model,
-        "adapter": backend.adapter,
+        "model": lm.model,
+        "adapter": lm.adapter,
         "decoding": decoding,
         "prompt_template": template.name,
         **task.prediction_fields(job.example, job.spec),
@@ -150,17 +171,23 @@ class Outcome:
     reused: int
 
 
-def generate_all(config: GenerateConfig, task, examples, variants, backend: Backend, output: Path) -> Outcome:
+def recorded_decoding(lm: LM, decoding: Decoding) -> dict:
+    """The decoding settings every prediction records: this run's, unless the responses were decoded elsewhere."""
+    return lm.decoding if lm.replays else decoding.to_dict()
+
+
+def generate_all(config: GenerateConfig, task, examples, variants, lm: LM, output: Path) -> Outcome:
     """Build the jobs, reuse the saved predictions that still match, generate the rest, write predictions.jsonl."""
-    template = choose_template(backend, config.prompt_template)
+    template = choose_template(lm, config.prompt_template)
     decoding = decoding_from(config)
-    decoding_dict = decoding.to_dict()
-    jobs = build_jobs(task, examples, variants, backend, template)
+    decoding_dict = recorded_decoding(lm, decoding)
+    jobs = build_jobs(task, examples, variants, lm, template, decoding)
 
     final_path, partial_path = output / PREDICTIONS, output / PARTIAL
-    saved = read_saved([final_path, partial_path])
+    # a replay reads its file afresh every run: a saved prediction is never reused, since the file may have changed
+    saved = {} if lm.replays else read_saved([final_path, partial_path])
     # every record as this run writes it, the response still empty
-    fresh = {job.key: prediction_record(job, "", backend, decoding_dict, template, task) for job in jobs}
+    fresh = {job.key: prediction_record(job, "", lm, decoding_dict, template, task) for job in jobs}
     records: dict[tuple[str, str], dict] = {}
     for job in jobs:
         if reusable(saved.get(job.key), fresh[job.key]):
@@ -171,52 +198,74 @@ def generate_all(config: GenerateConfig, task, examples, variants, backend: Back
     )
 
     if pending:
-        # rewrite the partial file with the reusable records only, then append as batches finish
+        # rewrite the partial file with the reusable records only, then append as answers arrive
         with open(partial_path, "w", encoding="utf-8") as partial:
             for record in records.values():
                 partial.write(dumps_record(record))
 
-            def save(indices: list[int], texts: list[str]) -> None:
-                for index, text in zip(indices, texts, strict=True):
-                    job = pending[index]
-                    record = {**fresh[job.key], "response": text}  # the key keeps its place in the record
-                    records[job.key] = record
-                    partial.write(dumps_record(record))
+            def save(indices: list[int], completions: list[Completion]) -> None:
+                for index, completion in zip(indices, completions, strict=True):
+                    if completion.ok:
+                        job = pending[index]
+                        record = {**fresh[job.key], "response": completion.text}  # the key keeps its place
+                        records[job.key] = record
+                        partial.write(dumps_record(record))
                 partial.flush()
                 os.fsync(partial.fileno())
 
-            backend.generate([job.prompt for job in pending], decoding, on_done=save)
-        missing = [job.key for job in pending if job.key not in records]
-        if missing:
+            completions = lm.complete(
+                [job.request for job in pending], on_done=save, desc=f"generate {task.name}"
+            )
+        # a replay leaves out the examples its file has no response for (it counts and names them)
+        failures = [c for c in completions if not c.ok and not (lm.replays and c.failure == "no_response")]
+        if failures:
             raise SeqtuneError(
-                f"back-end '{backend.name}' returned no response for {len(missing)} prompt(s), e.g. {missing[0]}"
+                f"{lm.name} back-end ({lm.model}): {len(failures)} of {len(pending)} request(s) failed "
+                f"(first: {failures[0].error}); answers received are saved, re-run to retry the rest"
             )
 
-    ordered = [records[job.key] for job in jobs]
+    ordered = [records[job.key] for job in jobs if job.key in records]
     write_jsonl(final_path, ordered)
     partial_path.unlink(missing_ok=True)
     return Outcome(final_path, template, ordered, len(jobs) - len(pending))
 
 
+def build_generate_lm(config: GenerateConfig, output: Path) -> LM:
+    if config.backend == "responses":
+        from seqtune.lm.responses import from_config
+
+        return from_config(config)
+    # a local model resumes from the partial predictions; a server's answers are cached as they arrive
+    cache = config.cache_path or (str(output / CACHE) if config.backend == "openai" else None)
+    # generate keeps an empty or cut-off answer: it is what the model said, and scoring judges it
+    return build_lm(config, reject_incomplete=False, cache_path=cache)
+
+
 def run_generate(config: GenerateConfig) -> Path:
-    """Write OUTPUT/predictions.jsonl and OUTPUT/manifest.json; returns the predictions path."""
-    started = time.time()
+    """Write OUTPUT/predictions.jsonl and its manifest; returns the predictions path."""
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
+    inputs = [path for path in (config.data, config.responses) if path and Path(path).exists()]
+    for name in (PREDICTIONS, PARTIAL):
+        layout.refuse_output_that_is_input(output / name, inputs)
+    with layout.locked(output, "seqtune generate"):
+        return _generate(config, output, inputs)
+
+
+def _generate(config: GenerateConfig, output: Path, inputs: list[str]) -> Path:
+    started = time.time()
     task, examples, variants = load_task(config)
-    backend = BACKENDS.get(config.backend)(config)
+    lm = build_generate_lm(config, output)
     try:
-        outcome = generate_all(config, task, examples, variants, backend, output)
+        outcome = generate_all(config, task, examples, variants, lm, output)
     finally:
-        backend.close()
-    data_inputs = [config.data] if config.data and Path(config.data).exists() else []
+        lm.close()
     predictions = len(outcome.records)
     write_manifest(
-        output,
+        outcome.path,
         stage="generate",
         config=to_dict(config),
         started=started,
-        inputs=data_inputs,
+        inputs=inputs,
         seed=config.seed,
         counts={
             "examples": len(examples),
@@ -227,9 +276,9 @@ def run_generate(config: GenerateConfig) -> Path:
             "empty_responses": sum(1 for record in outcome.records if not record["response"].strip()),
         },
         extra={
-            **backend.describe(),
+            **lm.describe(),
             "prompt_template": outcome.template.name,
-            "decoding": decoding_from(config).to_dict(),
+            "decoding": recorded_decoding(lm, decoding_from(config)),
         },
     )
     log.info("wrote %s (%d predictions)", outcome.path, predictions)

@@ -1,6 +1,6 @@
 """What every step is: a name, a label, verbalizations (templates/steps.json) and a way to get its target text.
 
-A step's `prepare(records)` does the batch work for a chunk of records (provider calls) before `target(record)`
+A step's `prepare(records)` does the batch work for a chunk of records (model calls) before `target(record)`
 is asked for each; offline steps (repeat, parallel translate, caption) need no preparation. A target that cannot
 be produced raises StepUnavailable with a stable reason key, which the pipeline counts (skip) or reports (fail).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from seqtune.errors import ConfigError, SeqtuneError
 from seqtune.registry import Registry
@@ -18,7 +18,7 @@ from seqtune.templates import load_bundled
 if TYPE_CHECKING:
     from seqtune.augment.config import AugmentConfig
     from seqtune.data.instructions import InstructionRecord
-    from seqtune.providers.base import Completion, Provider
+    from seqtune.lm.base import LM, Completion
 
 SPLITS = ("seen", "unseen")
 
@@ -31,7 +31,7 @@ class Verbalization:
 
 
 class StepUnavailable(SeqtuneError):
-    """The step has no target for this record (no caption for the image, provider failed, ...)."""
+    """The step has no target for this record (no caption for the image, the model failed, ...)."""
 
     def __init__(self, reason: str, detail: str):
         self.reason = reason
@@ -48,11 +48,26 @@ def _bank(bank_path: str | None = None) -> dict:
 
 def _entry(step: str, bank_path: str | None = None) -> dict:
     bank = _bank(bank_path)
+    where = bank_path or "the bundled verbalization bank"
+    if not isinstance(bank, dict):
+        raise ConfigError(f"{where}: expected a mapping of step name → entry (templates/README.md)")
     if step not in bank:
-        raise ConfigError(
-            f"step '{step}' has no entry in the verbalization bank; known: {', '.join(sorted(bank))}"
+        raise ConfigError(f"step '{step}' has no entry in {where}; known: {', '.join(sorted(bank))}")
+    entry = bank[step]
+    phrasings = entry.get("verbalizations") if isinstance(entry, dict) else None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("label"), str)
+        or not isinstance(phrasings, list)
+        or not all(
+            isinstance(v, dict) and isinstance(v.get("id"), str) and isinstance(v.get("text"), str)
+            for v in phrasings
         )
-    return bank[step]
+    ):
+        raise ConfigError(
+            f"{where}: step '{step}': expected {{label: text, verbalizations: [{{id, text, split?}}, ...]}}"
+        )
+    return entry
 
 
 def step_label(step: str, bank_path: str | None = None) -> str:
@@ -74,36 +89,55 @@ def verbalizations(step: str, split: str | None = None, bank_path: str | None = 
 
 
 class StepContext:
-    """What steps share in one run, built on first use: the provider (one cache for all steps), the captions."""
+    """What steps and sources share in one run, built on first use: the model and the translation models (one answer
+    cache for all), the captions."""
 
-    def __init__(self, config: AugmentConfig, progress: Any = None):
+    def __init__(self, config: AugmentConfig):
         self.config = config
-        self.progress = progress
-        self._provider: Provider | None = None
+        self._lm: LM | None = None
+        self._translators: dict[str, LM] = {}
         self._captions: dict[int, list[str]] | None = None
 
     @property
-    def provider(self) -> Provider:
-        if self._provider is None:
-            from seqtune.providers.base import ProviderSettings, build_provider
+    def lm(self) -> LM:
+        if self._lm is None:
+            from seqtune.lm.settings import build_lm
+
+            if not self.config.model:
+                raise ConfigError(
+                    "augment: steps that generate text need --model (and --backend, --base-url)"
+                )
+            # an empty or cut-off answer would become a training target: it is a failure here
+            self._lm = build_lm(self.config, reject_incomplete=True, cache_path=str(self.config.answer_cache))
+        return self._lm
+
+    def translator(self, lang: str) -> LM:
+        """The translation model from English into `lang` (`mt_model`), sharing the answer cache."""
+        if lang not in self._translators:
+            from seqtune.lm.mt import Translator
 
             config = self.config
-            if not config.provider_model:
-                raise ConfigError(
-                    "augment: steps that generate text need --provider-model (and --provider-base-url)"
-                )
-            settings = ProviderSettings(
-                model=config.provider_model,
-                base_url=config.provider_base_url,
-                api_key_env=config.provider_api_key_env,
-                concurrency=config.provider_concurrency,
-                max_retries=config.provider_max_retries,
-                timeout_s=config.provider_timeout,
-                cache_path=str(config.cache_path),
-                options=dict(config.provider_options),
+            codes = config.mt_lang_codes
+            self._translators[lang] = Translator(
+                config.mt_model.replace("{lang}", lang),
+                source_lang=codes.get(config.lang, config.lang),
+                target_lang=codes.get(lang, lang),
+                device=config.device,
+                dtype=config.dtype,
+                batch_size=config.batch_size,
+                cache_path=str(config.answer_cache),
             )
-            self._provider = build_provider(config.provider, settings)
-        return self._provider
+        return self._translators[lang]
+
+    @property
+    def lm_stats(self) -> dict | None:
+        """The model's call counts, or None when no step called it."""
+        return dict(self._lm.stats) if self._lm is not None else None
+
+    @property
+    def translation_stats(self) -> dict[str, dict]:
+        """The translation models' call counts, by target language."""
+        return {lang: dict(translator.stats) for lang, translator in self._translators.items()}
 
     @property
     def captions(self) -> dict[int, list[str]]:
@@ -116,8 +150,9 @@ class StepContext:
         return self._captions
 
     def close(self) -> None:
-        if self._provider is not None:
-            self._provider.close()
+        for lm in [self._lm, *self._translators.values()]:
+            if lm is not None:
+                lm.close()
 
 
 class Step(ABC):
@@ -137,50 +172,40 @@ class Step(ABC):
 
 
 class GeneratedTextStep(Step):
-    """A step whose target a provider writes from the input (one chat request per distinct input)."""
+    """A step whose target a model writes from the input (one chat request per distinct input)."""
 
     @abstractmethod
     def system_prompt(self) -> str:
-        """The system prompt of this step's provider requests."""
+        """The system prompt of this step's requests."""
 
-    def wants_provider(self, record: InstructionRecord) -> bool:
+    def wants_model(self, record: InstructionRecord) -> bool:
         return True
 
     def prepare(self, records: list[InstructionRecord]) -> None:
-        from seqtune.providers.base import ChatRequest
+        from seqtune.lm.base import Decoding, Request
 
         config = self.context.config
-        todo = [r for r in records if self.wants_provider(r)]
-        requests = [
-            ChatRequest.system_user(
-                self.system_prompt(), r.input, temperature=config.temperature, max_tokens=config.max_tokens
-            )
-            for r in todo
-        ]
+        decoding = Decoding(max_new_tokens=config.max_new_tokens, temperature=config.temperature)
+        todo = [r for r in records if self.wants_model(r)]
         self._answers: dict[int, Completion] = {}
-        if requests:
-            if self.context.progress is not None:
-                self.context.progress.total = (self.context.progress.total or 0) + len(requests)
-                self.context.progress.refresh()
-            completions = self.context.provider.complete(requests, self.context.progress)
+        if todo:
+            requests = [Request.chat(self.system_prompt(), r.input, decoding) for r in todo]
+            completions = self.context.lm.complete(requests, desc=self.name)
             self._answers = {id(r): c for r, c in zip(todo, completions, strict=True)}
 
     def generated(self, record: InstructionRecord) -> str:
         completion = self._answers.get(id(record))
         if completion is None:
             raise StepUnavailable(
-                "not_prepared", f"{self.name}: no provider answer was requested for record {record.id}"
+                "not_prepared", f"{self.name}: no model answer was requested for record {record.id}"
             )
         if not completion.ok:
+            # model_failed, model_empty, model_truncated, model_lone_surrogate: counted apart
             raise StepUnavailable(
-                "provider_failed", f"{self.name}: provider failed for record {record.id}: {completion.error}"
+                f"model_{completion.failure or 'failed'}",
+                f"{self.name}: no usable model answer for record {record.id}: {completion.error}",
             )
-        text = completion.text.strip()
-        if not text:
-            raise StepUnavailable(
-                "provider_empty", f"{self.name}: provider answered with empty text for record {record.id}"
-            )
-        return text
+        return completion.text.strip()
 
 
 STEPS: Registry[Step] = Registry("step", "seqtune.steps")

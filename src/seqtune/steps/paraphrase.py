@@ -1,4 +1,4 @@
-"""paraphrase: a provider rewrites the input (system prompt: the paper's "Paraphrase the input sentence given by user.")."""
+"""paraphrase: a model rewrites the input (system prompt: the paper's "Paraphrase the input sentence given by user.")."""
 
 from seqtune.steps.base import STEPS, GeneratedTextStep
 

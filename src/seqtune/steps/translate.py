@@ -1,7 +1,7 @@
 """translate: the English version of the input.
 
 English records translate to themselves; records from parallel data carry their aligned English input; any other
-non-English record is translated by the provider.
+non-English record is translated by the model (the `model` settings).
 """
 
 from seqtune.steps.base import STEPS, GeneratedTextStep
@@ -14,7 +14,7 @@ class TranslateStep(GeneratedTextStep):
     def system_prompt(self) -> str:
         return self.context.config.translate_prompt
 
-    def wants_provider(self, record) -> bool:
+    def wants_model(self, record) -> bool:
         return record.english_input is None and record.lang != "en"
 
     def target(self, record) -> str:

@@ -1,1 +1,0 @@
-"""Where generated intermediate text comes from (see providers/base.py)."""
