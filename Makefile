@@ -10,8 +10,12 @@ export TOKENIZERS_PARALLELISM ?= false
 setup:
 	@VENV=$(VENV) bash scripts/setup_venv.sh
 
+# The run prints Table 2; the second table is every result's following rate and accuracy, per arm and variant.
 demo: setup
 	$(VENV)/bin/seqtune run configs/demo.yaml
+	@awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i} \
+	    {print $$col["Model"], $$col["Task"], $$col["Variant"], $$col["Lang"], $$col["n"], $$col["following_rate"], $$col["accuracy"]}' \
+	    runs/demo/report/results.csv | column -t
 
 test: setup
 	$(PY) -m pytest -q
