@@ -24,19 +24,14 @@ PROMPTS = [f"Answer the question.\n{q}\nAnswer:" for q in QUESTIONS]
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny Llama with larger random weights (varied, not repetitive, outputs) and a second EOS id that it
-    emits now and then, so that rows of a batch end at different steps."""
+def tiny_model(tiny_model, tmp_path_factory) -> Path:
+    """conftest's tiny Llama with larger random weights (varied, not repetitive, outputs) and a second EOS id that
+    it emits now and then, so that rows of a batch end at different steps."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from seqtune.tiny_model import TinySpec, build_tiny_model
-
-    texts = [
-        json.loads(line)["instruction"] + " " + json.loads(line)["output"]
-        for line in open(SAMPLES / "alpaca.jsonl")
-    ]
-    folder = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", texts, TinySpec(vocab_size=512))
+    folder = tmp_path_factory.mktemp("varied") / "model"
+    shutil.copytree(tiny_model, folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():

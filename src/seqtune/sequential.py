@@ -110,6 +110,9 @@ def compose_output(
 _HEADER = regex.compile(r"^\s*(?:\d{1,2}[.)]\s*|[-•]\s*)?(?:#+\s*)?([^\n:：]{2,60}?)\s*[:：]\s*(.*)$")
 _HEADING = regex.compile(r"^\s*#+\s*([^\n:：#]{2,60}?)\s*#*\s*$")
 _EMPHASIS = regex.compile(r"\*\*|__")
+_TWO_LETTERS = regex.compile(r"\p{L}{2}")
+_LABEL_WORD = regex.compile(r"^\s*(\w+)\s*[:：]")
+_LONE_LETTER = regex.compile(r"\s*[\(\[]?[A-Ja-j][\)\]]?[.!]?\s*")
 _HEADER_MAX_WORDS = 7
 _ANNOUNCEMENT_MAX_WORDS = 20
 # Words that open a line of the input itself ("Passage: ...", "Question: ...") rather than a label.
@@ -224,9 +227,10 @@ class InputView:
     @classmethod
     def build(cls, source: str, choices: dict[str, str]) -> InputView:
         raw = [line for line in source.split("\n") if rouge_tokens(line)]
+        lines = tuple(rouge_tokens(line) for line in raw)
         return cls(
-            rouge_tokens(source),
-            tuple(rouge_tokens(line) for line in raw),
+            tuple(token for line in lines for token in line),  # no token spans a newline
+            lines,
             {
                 index: frozenset(word.lower() for word in _QUESTION_WORD.findall(line))
                 for index, line in enumerate(raw)
@@ -239,9 +243,9 @@ class InputView:
         )
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=8192)
 def _input_view(source: str, choices: tuple[tuple[str, str], ...]) -> InputView:
-    """Cached: every variant and model of a run scores the same inputs."""
+    """Cached: every variant and model of a run scores the same inputs (a dev set of a few thousand fits)."""
     return InputView.build(source, dict(choices))
 
 
@@ -253,11 +257,7 @@ def header_of(line: str) -> tuple[str, str] | None:
         return None
     label = match.group(1).strip().lower()
     rest = match.group(2).strip() if match.re is _HEADER else ""
-    if (
-        len(label.split()) > _HEADER_MAX_WORDS
-        or label in _INPUT_LABELS
-        or not regex.search(r"\p{L}{2}", label)
-    ):
+    if len(label.split()) > _HEADER_MAX_WORDS or label in _INPUT_LABELS or not _TWO_LETTERS.search(label):
         return None
     return label, rest
 
@@ -501,7 +501,7 @@ def _take_overlapping(
 
 
 def _label_word(line: str) -> str | None:
-    match = regex.match(r"^\s*(\w+)\s*[:：]", line)
+    match = _LABEL_WORD.match(line)
     return match.group(1).lower() if match else None
 
 
@@ -542,7 +542,7 @@ def _starts_answer(line: str, view: InputView) -> bool:
         return True
     if not view.choices:
         return False
-    return bool(regex.fullmatch(r"\s*[\(\[]?[A-Ja-j][\)\]]?[.!]?\s*", line)) or bool(choice_line(line, view))
+    return bool(_LONE_LETTER.fullmatch(line)) or bool(choice_line(line, view))
 
 
 def analyse(

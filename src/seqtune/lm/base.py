@@ -261,3 +261,28 @@ class LM(ABC):
 
 LMS: Registry[LM] = Registry("language-model back-end", "seqtune.lm")
 """name → factory(settings: LMSettings, *, reject_incomplete, cache_path) -> LM."""
+
+
+class LocalModel(ABC):
+    """A model run in this process (a causal LM, a translator), loaded on first use: a fully cached re-run never
+    loads it. Subclasses set `_network`, `_tokenizer` (None until loaded) and `_load_options`, and write `_load`."""
+
+    _network = None
+    _tokenizer = None
+    _load_options: dict
+
+    @property
+    def network(self):
+        if self._network is None:
+            self._load(**self._load_options)
+        return self._network
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._load(**self._load_options)
+        return self._tokenizer
+
+    @abstractmethod
+    def _load(self, **options) -> None:
+        """Load `_network` and `_tokenizer` with `_load_options`."""

@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 from seqtune.errors import ConfigError, SeqtuneError
-from seqtune.lm.base import LM, LMS, Completion, Decoding, Done, Request, truncate_at_stop
+from seqtune.lm.base import LM, LMS, Completion, Decoding, Done, LocalModel, Request, truncate_at_stop
 from seqtune.prompts import PromptTemplate, get_template, load_saved_template
 from seqtune.records import looks_like_path
 
@@ -77,7 +77,7 @@ def _left_padding(tokenizer):
     return tokenizer
 
 
-class HFCausalLM(LM):
+class HFCausalLM(LocalModel, LM):
     name = "hf"
 
     def __init__(
@@ -111,18 +111,6 @@ class HFCausalLM(LM):
         self.batch_size = batch_size
         self.batching = batching
         self.template = self.saved_template() or get_template(prompt_template)
-
-    @property
-    def network(self):
-        if self._network is None:
-            self._load(**self._load_options)
-        return self._network
-
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            self._load(**self._load_options)
-        return self._tokenizer
 
     @property
     def device(self):

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from seqtune.errors import SeqtuneError
-from seqtune.lm.base import LM, Completion, Done, Request
+from seqtune.lm.base import LM, Completion, Done, LocalModel, Request
 from seqtune.records import looks_like_path
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def _right_padding(tokenizer):
     return tokenizer
 
 
-class Translator(LM):
+class Translator(LocalModel, LM):
     name = "mt"
 
     def __init__(
@@ -57,18 +57,6 @@ class Translator(LM):
 
     def identity(self) -> dict:
         return {**super().identity(), "source": self.source_lang, "target": self.target_lang}
-
-    @property
-    def network(self):
-        if self._network is None:
-            self._load(**self._load_options)
-        return self._network
-
-    @property
-    def tokenizer(self):
-        if self._tokenizer is None:
-            self._load(**self._load_options)
-        return self._tokenizer
 
     def _load(self, device: str, dtype: str) -> None:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

@@ -42,6 +42,10 @@ _HEDGE = regex.compile(
     r"(?i:\b(?:it'?s|it\s+is|I(?:'d|\s+would)?\s+(?:think|believe|guess|say|choose|pick|select|go\s+with)"
     r"|probably|likely|maybe|perhaps))\s+(?:(?i:it'?s|it\s+is|option|choice)\s+)?\(?([A-J])\)?(?=$|[\s.,:;!)])"
 )
+_WORDS_FOLLOW = regex.compile(r"^\s+\p{L}")
+_WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+")
+_SENTENCE_BREAK = regex.compile(r"(?<=[.!?])\s|\n")
+_FINAL_PERIOD = regex.compile(r"[.。]+$")
 _CONJUNCTION = regex.compile(r"(?i)^\W*(?:and|or|&|/)\W+")
 # "A or C", "B and D", "A. play cards or D. listen to music": two choices offered side by side.
 _ALTERNATIVES = regex.compile(
@@ -122,7 +126,7 @@ def _statement(line: str, choices: dict[str, str]) -> _Statement | None:
     letter = _LETTER_AFTER.match(after)
     if letter:
         candidate, rest = letter.group(1), after[letter.end() :]
-        followed_by_words = regex.match(r"^\s+\p{L}", rest) is not None
+        followed_by_words = _WORDS_FOLLOW.match(rest) is not None
         # "the answer is A bank": a letter followed by words is the letter only when those words are that choice's
         # text (and it is a capital); otherwise "A"/"a" is the article and the words are the answer.
         if candidate.upper() in choices and (
@@ -146,7 +150,7 @@ def _statement(line: str, choices: dict[str, str]) -> _Statement | None:
 
 def _after_words(text: str, count: int) -> str:
     """`text` after its first `count` word tokens."""
-    matches = list(regex.finditer(r"[\p{L}\p{N}\p{M}]+", text))
+    matches = list(_WORD.finditer(text))
     return text[matches[count - 1].end() :] if 0 < count <= len(matches) else ""
 
 
@@ -156,7 +160,7 @@ def _starts_with_choice(rest: str, choice: str) -> bool:
 
 
 def _first_sentence(text: str) -> str:
-    return regex.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    return _SENTENCE_BREAK.split(text.strip(), maxsplit=1)[0]
 
 
 def _line_commitment(line: str, choices: dict[str, str]) -> tuple[str | None, str | None, bool]:
@@ -310,5 +314,5 @@ def extract_span(lines: list[str]) -> Extraction:
 def _clean_span(text: str) -> str:
     text = text.strip().lstrip(":：- ").strip()
     text = text.strip(_QUOTES).strip()
-    text = regex.sub(r"[.。]+$", "", text).strip()
+    text = _FINAL_PERIOD.sub("", text).strip()
     return text.strip(_QUOTES).strip()

@@ -27,7 +27,7 @@ _PUNCTUATION = regex.compile(rf"[\p{{P}}{regex.escape(string.punctuation)}]")
 _ARTICLES = regex.compile(r"\b(a|an|the)\b")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def rouge_tokens(text: str) -> tuple[str, ...]:
     """Lower-cased word tokens (character tokens for CJK/Thai-like scripts).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from seqtune.errors import ConfigError, SeqtuneError
@@ -170,9 +171,13 @@ class Task(ABC):
     def all_metrics(self) -> tuple[Metric, ...]:
         return (*COMMON_METRICS, *self.metrics)
 
+    @cached_property
+    def _known_variants(self) -> frozenset[str]:
+        return frozenset(self.variant_names())
+
     def check_prediction(self, prediction: dict) -> tuple[str, str] | None:
         """(field, why) when this prediction cannot be one of this task's (unknown variant, wrong gold ...)."""
-        if prediction["variant"] not in self.variant_names():
+        if prediction["variant"] not in self._known_variants:
             return "variant", f"task '{self.name}' has no variant '{prediction['variant']}'"
         return None
 
