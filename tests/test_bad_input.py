@@ -2,8 +2,7 @@
 
 Every case must end with exit status 2 and exactly one line on stderr that names the file, record, field or
 option at fault; no traceback; and no input or earlier output changed (every file under the test folder is hashed
-before and after). A case that fails because of code its owner has not fixed yet is marked xfail(strict=True)
-with the owner in the reason, so that it turns red the day it is fixed and is then unmarked.
+before and after).
 """
 
 from __future__ import annotations
@@ -125,8 +124,6 @@ class Case:
     """Makes the case's files under the folder it is given and returns the command line."""
     names: str
     """A regular expression the error line must match: the file/record/field/option at fault."""
-    owner: str = ""
-    """Who must fix the code before this case passes (the case is then an expected failure)."""
 
 
 def augment(text: str | bytes, name: str = "in.jsonl", *extra: str) -> Callable[[Path], list[str]]:
@@ -299,13 +296,11 @@ CASES = [
         "train-data-deep-nesting",
         train('{"instruction": ' + DEEP + "}\n"),
         r"train\.jsonl:line 1: .*nested",
-        owner="train (pipeline.py: check the data before building the tiny model, whose progress bars reach stderr)",
     ),
     Case(
         "train-data-lone-surrogate",
         train(jsonl(GOOD) + '{"instruction": "a", "input": "b", "output": "' + LONE + '"}\n'),
         r"train\.jsonl:line 2: field 'output': holds a lone",
-        owner="train (pipeline.py: check the data before building the tiny model, whose progress bars reach stderr)",
     ),
     Case(
         "train-data-truncated-gz",
@@ -506,17 +501,7 @@ def _snapshot(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case, id=case.name, marks=[pytest.mark.xfail(strict=True, reason=f"owner: {case.owner}")]
-        )
-        if case.owner
-        else pytest.param(case, id=case.name)
-        for case in CASES
-    ],
-)
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.name) for case in CASES])
 def test_bad_input_is_one_clear_line_and_changes_nothing(case, tmp_path, capsys, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()

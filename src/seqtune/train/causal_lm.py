@@ -70,7 +70,8 @@ def texts_for_tokenizer(config: TrainConfig) -> list[str]:
     texts = [template.prompt_input, template.prompt_no_input]
     longest = config.cutoff_len * CHARS_PER_TOKEN
     for path in (p for p in (config.data, config.dev_data) if p):
-        for _, record in iter_json_records(path, ErrorPolicy("skip")):
+        # the run's own policy: with on_error=fail a bad record stops the run here, before a model is built
+        for _, record in iter_json_records(path, ErrorPolicy(config.on_error)):
             texts += [
                 v[:longest]
                 for k, v in record.items()
