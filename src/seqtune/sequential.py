@@ -332,11 +332,13 @@ def choice_line(line: str, view: InputView, *, in_listing: bool = False) -> str 
 def mentioned_choices(text: str, view: InputView) -> int:
     """How many different choices' texts `text` mentions as whole words (a listing without labels mentions several)."""
     tokens = rouge_tokens(text)
-    return sum(
-        any(tokens[i : i + len(choice)] == choice for i in range(len(tokens) - len(choice) + 1))
-        for choice in view.choices.values()
-        if choice
-    )
+    return sum(contains_run(tokens, choice) for choice in view.choices.values() if choice)
+
+
+def contains_run(tokens: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
+    """`wanted` occurs in `tokens` as consecutive tokens (a choice's words, whole)."""
+    size = len(wanted)
+    return any(tokens[i : i + size] == wanted for i in range(len(tokens) - size + 1))
 
 
 def _same_text(text: str, choice: tuple[str, ...], share: float = 0.8) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import regex
 
 from seqtune.metrics.tokenize import rouge_tokens
-from seqtune.sequential import find_marker, find_markers
+from seqtune.sequential import contains_run, find_marker, find_markers
 
 REFUSAL = regex.compile(
     r"(?i)(?:\bI(?:'m|\s+am)\s+(?:unable|not\s+able)\s+to|\bI\s+(?:cannot|can't|can\s+not|don't\s+know|do\s+not\s+know)"
@@ -90,14 +90,9 @@ def _choice_in(text: str, choices: dict[str, str], *, whole: bool) -> str | None
         if whole:
             if tokens == wanted:
                 found.append(label)
-        elif _contains(tokens, wanted):
+        elif contains_run(tokens, wanted):
             found.append(label)
     return found[0] if len(found) == 1 else None
-
-
-def _contains(tokens: tuple[str, ...], wanted: tuple[str, ...]) -> bool:
-    size = len(wanted)
-    return any(tokens[i : i + size] == wanted for i in range(len(tokens) - size + 1))
 
 
 @dataclass(frozen=True)
@@ -262,7 +257,7 @@ SHORT_ANSWER_TOKENS = 6
 
 def _names_choices(line: str, choices: dict[str, str]) -> bool:
     tokens = _fold(line)
-    return any(_contains(tokens, _fold(choice)) for choice in choices.values() if _fold(choice))
+    return any(contains_run(tokens, _fold(choice)) for choice in choices.values() if _fold(choice))
 
 
 def _offers_alternatives(line: str, choices: dict[str, str]) -> bool:
