@@ -4,14 +4,14 @@ Static: prompts are tokenized once, sorted by length (longest first, so an out-o
 and generated in left-padded batches of `batch_size`; results are reported per batch and put back in the caller's
 order. Continuous: transformers' `generate_batch` (a paged KV cache; finished sequences leave the batch and new
 ones join at once) over chunks of requests, so answers still reach the caller (and its resume file) as they come.
-Both give the same greedy outputs on the CPU (tests/test_lm.py). `batching=auto` uses static batches everywhere:
-on the CPU continuous batching was measured 5× slower (BENCHMARKS.md); on a GPU it has not been measured yet, and
-one run on an H200 (transformers 5.17, fp32 weights) failed inside it ("Inplace update to inference tensor outside
-InferenceMode"), so it stays opt-in (`batching=continuous`) until it is measured and tested there.
+Both give the same greedy outputs on the CPU (tests/test_generate.py, on transformers 5.17 and 5.24).
+`batching=auto` uses static batches everywhere: on the CPU continuous batching was measured 2–5× slower
+(BENCHMARKS.md) and on a GPU it has not been measured yet, so it stays opt-in (`batching=continuous`).
 Only the tokens after the prompt are the response, cut at the first EOS, then at the first stop string.
 A model folder holding `adapter_config.json` is a PEFT adapter: its base model is loaded and the adapter put on
 top. Chat requests are written with the tokenizer's chat template, or else with the prompt template (the one saved
 beside the model, else `prompt_template`), the system message being the instruction and the user message the input.
+An InstructBLIP model given to `backend=hf` is answered by lm/hf_vlm.py, a subclass of this one.
 """
 
 from __future__ import annotations
@@ -241,13 +241,18 @@ class HFCausalLM(LocalModel, LM):
             indices = list(range(start, min(start + CONTINUOUS_CHUNK, len(prompts))))
             if not decoding.greedy:
                 torch.manual_seed(decoding.seed + start)
-            with torch.inference_mode():
+            # no_grad, not inference_mode: the engine builds its cache in this thread and updates it in a worker
+            # thread, which transformers 5.17 runs outside inference mode ("Inplace update to inference tensor
+            # outside InferenceMode"); 5.24 carries the mode over, so both work with no_grad
+            with torch.no_grad():
                 outputs = self.network.generate_batch(
                     inputs=[encoded[i] for i in indices],
                     generation_config=config,
                     continuous_batching_config=self._paged_cache([encoded[i] for i in indices], decoding),
                     progress_bar=False,
-                    warmup=self.device.type == "cuda",  # CUDA-graph capture: no use on the CPU
+                    # builds the engine in this thread before the worker starts (and captures CUDA graphs on a
+                    # GPU), so the CPU runs the GPU's order of events
+                    warmup=True,
                 )
             # outputs come keyed by request id in input order; match on the prompt ids all the same, so that a
             # request the engine dropped cannot shift the others
@@ -342,6 +347,12 @@ class HFCausalLM(LocalModel, LM):
 
 @LMS.register("hf")
 def from_settings(settings, *, reject_incomplete: bool, cache_path: str | None) -> HFCausalLM:
+    """A causal LM, or for an InstructBLIP model (seqtune-trained, or config.json's model_type) the
+    vision-language back-end (lm/hf_vlm.py): one `backend=hf` for both, chosen by the model."""
+    from seqtune.lm import hf_vlm
+
+    if hf_vlm.is_vision_model(settings.model):
+        return hf_vlm.from_settings(settings, reject_incomplete=reject_incomplete, cache_path=cache_path)
     return HFCausalLM(
         settings.model,
         adapter=settings.adapter,
