@@ -6,7 +6,10 @@ import hashlib
 import itertools
 import json
 import math
+import re
+import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from fake_openai import FakeOpenAI
 from seqtune.augment.config import AugmentConfig
 from seqtune.augment.pipeline import run_augment
 from seqtune.config import build
+from seqtune.data.vqa import target_caption
 from seqtune.errors import ConfigError, SeqtuneError
 from seqtune.layout import manifest_path
 from seqtune.sequential import compose_instruction, lower_first
@@ -55,8 +59,8 @@ def server():
 @pytest.mark.parametrize("fmt", ["newline", "labelled"])
 def test_every_chain_of_one_to_four_steps_round_trips(tmp_path, server, fmt):
     """All 64 ordered chains of 1-4 distinct steps: the output is the step targets then the answer, in the format."""
-    captions = {
-        "img-1": "A cat sitting on a sofa.",
+    captions = {  # the seeded caption of each image (image 139 has two)
+        "img-1": target_caption(["A cat sitting on a sofa.", "Second caption."], 139, 0),
         "img-2": "A big brown bear.",
         "img-3": "A bedroom with a bed.",
         "img-4": "A big brown bear.",
@@ -467,3 +471,150 @@ def test_a_key_echoed_by_the_server_is_masked_in_errors_and_manifest(tmp_path, m
     assert summary["skipped"] == {"model_failed": 3} and "***" in summary["first_errors"][0]
     for written in tmp_path.iterdir():
         assert SECRET.encode() not in written.read_bytes(), f"the key leaked into {written.name}"
+
+
+# ---- VQA sources: IT and SIT records with images (issue 8) ----
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from seqtune.shapeworld import build_shapeworld
+
+    root = tmp_path_factory.mktemp("shapeworld")
+    build_shapeworld(root, seed=0, train_images=6, val_images=1)
+    return root
+
+
+def _vqa_values(shapes: Path, **extra) -> dict:
+    return {
+        "vqa": [str(shapes / "vqav2_train")],
+        "captions": str(shapes / "captions" / "captions_train2014.json"),
+        "image_root": str(shapes / "images"),
+        "seed": 5,
+        **extra,
+    }
+
+
+def test_vqa_sources_give_it_and_sit_records_with_their_images(tmp_path, shapes):
+    from seqtune.data.vqa import instruction_records, read_captions, read_vqav2
+
+    summary, records = _run(tmp_path, **_vqa_values(shapes))
+    questions = read_vqav2(shapes / "vqav2_train")
+    captions = read_captions(shapes / "captions" / "captions_train2014.json")
+    it, sit, _ = instruction_records(questions, captions, seed=5, image_root=str(shapes / "images"))
+    assert records == [record for pair in zip(it, sit, strict=True) for record in pair]  # IT, then its SIT
+    assert records[1]["instruction"] == (
+        "First describe the image, then answer the input question based on the image"
+    )
+    assert all(Path(record["image"]).is_file() for record in records)
+    assert summary["read"] == len(questions) and summary["written_by_group"] == {
+        "caption/en": len(questions),
+        "original/en": len(questions),
+    }
+    assert (
+        summary["vqa"] == {"questions": len(questions), "drawn": len(questions)} and summary["skipped"] == {}
+    )
+    manifest = json.loads(manifest_path(tmp_path / "out.jsonl").read_text())
+    assert manifest["counts"]["vqa"] == summary["vqa"]
+    assert str(shapes / "vqav2_train" / "v2_mscoco_train2014_annotations.json") in manifest["inputs"]
+    # the seed draws the caption: another seed gives another one for some image
+    _, other = _run(tmp_path, "other.jsonl", **_vqa_values(shapes, seed=6))
+    assert [r["output"] for r in other] != [r["output"] for r in records]
+
+
+def test_vqa_sample_draws_seeded_questions_in_source_order(tmp_path, shapes):
+    from seqtune.data.vqa import read_vqav2
+
+    order = [q.question_id for q in read_vqav2(shapes / "vqav2_train")]
+    drawn = []
+    for name, seed in (("a.jsonl", 1), ("b.jsonl", 1), ("c.jsonl", 2)):
+        summary, records = _run(tmp_path, name, **_vqa_values(shapes, vqa_sample=4, seed=seed))
+        ids = [r["source_id"] for r in records if r["kind"] == "original"]
+        assert len(ids) == 4 and ids == sorted(ids, key=order.index) and summary["read"] == 4
+        drawn.append(ids)
+    assert drawn[0] == drawn[1] != drawn[2]
+    assert summary["vqa"]["questions"] == len(order) and summary["vqa"]["drawn"] == 4
+
+
+def test_vqa_without_a_caption_or_originals(tmp_path, shapes):
+    summary, records = _run(tmp_path, **_vqa_values(shapes, captions=None))
+    assert {r["kind"] for r in records} == {"original"}
+    assert summary["vqa"]["no_caption"] == summary["read"] == len(records)
+    _, records = _run(tmp_path, "sit.jsonl", **_vqa_values(shapes, include_original=False))
+    assert {r["kind"] for r in records} == {"sequential"}
+
+
+def test_a_missing_or_unreadable_image_is_named_or_skipped_and_counted(tmp_path, shapes):
+    from seqtune.data.vqa import read_vqav2
+
+    images = tmp_path / "images"
+    shutil.copytree(shapes / "images", images)
+    files = sorted((images / "train2014").iterdir())
+    files[0].unlink()
+    files[1].write_bytes(b"not an image")
+    values = _vqa_values(shapes, image_root=str(images))
+    with pytest.raises(SeqtuneError, match=f"{re.escape(str(files[0]))}: .*not found"):
+        _run(tmp_path, **values)
+    assert not (tmp_path / "out.jsonl").exists()
+    summary, records = _run(tmp_path, **values, on_error="skip")
+    asked = Counter(q.image for q in read_vqav2(shapes / "vqav2_train"))
+    assert summary["skipped"] == {
+        "missing_image": asked[f"train2014/{files[0].name}"],
+        "unreadable_image": asked[f"train2014/{files[1].name}"],
+    }
+    assert summary["read"] == sum(asked.values()) and summary["written_original"] == summary["read"] - sum(
+        summary["skipped"].values()
+    )
+    assert str(files[1]) in summary["first_errors"][-1]
+    assert {r["image"] for r in records}.isdisjoint({str(files[0]), str(files[1])})
+
+
+def test_vqa_needs_an_image_root_and_the_papers_phrasing(tmp_path, shapes):
+    with pytest.raises(ConfigError, match="'vqa' needs 'image_root'"):
+        build(AugmentConfig, {"output": str(tmp_path / "o.jsonl"), **_vqa_values(shapes, image_root=None)})
+    with pytest.raises(ConfigError, match="VQA records use the paper's phrasing"):
+        build(
+            AugmentConfig, {"output": str(tmp_path / "o.jsonl"), **_vqa_values(shapes, verbalization="all")}
+        )
+
+
+def test_caption_step_takes_the_seeded_caption_from_any_captions_format(tmp_path):
+    chosen = set()
+    for seed in range(8):
+        _, records = _run(
+            tmp_path,
+            f"{seed}.jsonl",
+            inputs=[str(IMAGES)],
+            steps=["caption"],
+            captions=str(CAPTIONS),
+            include_original=False,
+            seed=seed,
+        )
+        target = records[0]["steps"][0]["target"]  # img-1: image 139, two captions
+        assert target == target_caption(["A cat sitting on a sofa.", "Second caption."], 139, seed)
+        chosen.add(target)
+    assert len(chosen) == 2  # not always the first caption
+    karpathy = tmp_path / "karpathy.json"
+    karpathy.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"cocoid": 139, "split": "train", "sentences": [{"raw": "A cat on a couch."}]},
+                    {"cocoid": 285, "split": "val", "sentences": [{"raw": "A bear."}]},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    summary, records = _run(
+        tmp_path,
+        "karpathy.jsonl",
+        inputs=[str(IMAGES)],
+        steps=["caption"],
+        captions=str(karpathy),
+        caption_split="train",
+        include_original=False,
+        on_error="skip",
+    )
+    assert [r["steps"][0]["target"] for r in records] == ["A cat on a couch."]
+    assert summary["skipped"] == {"no_caption": 3}  # 285 is in the val split; 632 has none

@@ -181,3 +181,32 @@ def test_a_lone_surrogate_in_the_input_is_one_line_naming_file_line_and_field(tm
         "lone_surrogate-3",
     ]
     assert "\U0001f600" in out.read_text(encoding="utf-8")  # a valid surrogate pair is one character, kept
+
+
+def test_vqa_command_of_docs_and_a_missing_image_as_one_line(tmp_path, capsys):
+    from seqtune.shapeworld import build_shapeworld
+
+    build_shapeworld(tmp_path / "sw", seed=0, train_images=2, val_images=1)
+    out = tmp_path / "vqa.jsonl"
+    command = [
+        "augment",
+        "--vqa",
+        str(tmp_path / "sw" / "vqav2_train"),
+        "--captions",
+        str(tmp_path / "sw" / "captions" / "captions_train2014.json"),
+        "--image-root",
+        str(tmp_path / "sw" / "images"),
+        "--output",
+        str(out),
+    ]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert "VQA: " in printed and "written by steps/lang: caption/en" in printed
+    assert {record["kind"] for record in _lines(out)} == {"original", "sequential"}
+    missing = next((tmp_path / "sw" / "images" / "train2014").iterdir())
+    missing.unlink()
+    assert main(command) == 2
+    err = _one_line_error(capsys)
+    assert str(missing) in err and "not found" in err
+    assert main([*command, "--on-error", "skip"]) == 0
+    assert "missing_image" in capsys.readouterr().out

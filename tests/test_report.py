@@ -125,6 +125,7 @@ def test_report_shows_the_paper_tables_in_order_and_extra_views_apart(tmp_path):
         "Table 1",
         "Table 2",
         "Table 3",
+        "Table 4",
         "Table 5",
         "Table 6",
         "§5.2",
@@ -157,6 +158,87 @@ def test_table1_layout_and_cells(tmp_path):
     assert "| Method | Model | R-L | B-S | Following R | A | R+A |" in lines
     assert "| SFT+RLHF | chat | 91.0 | 95.5 | 80.0 | 60.0 | 50.0 |" in lines
     assert "| – | base | 40.0 | – | 80.0 | 60.0 | 50.0 |" in lines
+
+
+def _vision(task: str, variant: str, accuracy: float, following: float, rouge: float | None = None) -> dict:
+    metrics = _acc_fol(accuracy, following)
+    if variant.startswith("caption"):
+        metrics["rouge_l"] = [{"step": "caption", "mean": rouge, "n": 0 if rouge is None else 10}]
+    return _entry(task, variant, metrics)
+
+
+def test_table4_rows_from_the_base_it_and_sit_arms(tmp_path):
+    run = _run(
+        tmp_path / "run",
+        {
+            "prompt": [
+                _vision("vqav2", "plain", 0.40, 0.9),
+                _vision("gqa", "plain", 0.30, 0.9),
+                _vision("vqav2", "caption", 0.35, 0.2, 0.25),
+            ],
+            "IT": [_vision("vqav2", "plain", 0.70, 1.0), _vision("vqav2", "caption", 0.65, 0.1, 0.05)],
+            "SIT": [
+                _vision("vqav2", "plain", 0.99, 1.0),  # not a Table 4 cell: SIT is asked to describe first
+                _vision("vqav2", "caption", 0.75, 0.95, 0.6),
+                _vision("gqa", "caption", 0.45, 0.9, None),
+                _vision("vqav2", "caption-neg", 0.55, 0.9, 0.15),
+            ],
+            # a text arm of another table: Table 4's SIT stays the arm with VQA results, Table 3's this one
+            "SIT-R": [_xquad_entry("translate", {"de": (0.5, 0.9)}, "english")],
+        },
+    )
+    folder = _report(tmp_path, [run], arm_roles={"sit": ["SIT-R", "SIT"]}).parent
+    lines = (folder / "table4.md").read_text(encoding="utf-8").splitlines()
+    assert "| Model | Method | VQAv2 (in D) | GQA (out D) |" in lines
+    assert lines[-4:] == [
+        "| prompt | prompt | 40.0 | 30.0 |",
+        "| IT | IT | 70.0 | – |",
+        "| SIT | SIT | 75.0 | 45.0 |",
+        "| SIT | SIT (neg.) | 55.0 | – |",
+    ]
+    text = "\n".join(lines)
+    assert "Prompt variant of each row: prompt on `plain`, IT on `plain`, SIT on `caption`" in text
+    assert "Arms: prompt = `prompt`, IT = `IT`, SIT = `SIT`." in text
+    assert "| SIT | 50.0 |" in (folder / "table3.md").read_text(encoding="utf-8").replace(" – |", "")
+    extra = _csv(folder / "extra_table4.csv")
+    rows = list(csv.reader((folder / "extra_table4.csv").read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == [
+        "Model",
+        "Method",
+        "VQAv2 (in D) Fol",
+        "VQAv2 (in D) R-L",
+        "GQA (out D) Fol",
+        "GQA (out D) R-L",
+    ]
+    assert rows[1:] == [
+        ["prompt", "prompt", "20.00", "25.00", "", ""],
+        ["IT", "IT", "10.00", "5.00", "", ""],
+        ["SIT", "SIT", "95.00", "60.00", "90.00", ""],
+        ["SIT", "SIT (neg.)", "90.00", "15.00", "", ""],
+    ]
+    assert extra["prompt"]["VQAv2 (in D) Fol"] == "20.00"
+
+
+def test_table4_prompt_of_each_row_and_a_missing_arm(tmp_path):
+    run = _run(
+        tmp_path / "run",
+        {
+            "IT": [_vision("vqav2", "caption", 0.6, 0.5, 0.2)],
+            "SIT": [_vision("gqa", "caption-unseen", 0.8, 0.9, 0.4)],
+        },
+    )
+    variants = {"it": "caption", "sit": "caption-unseen"}
+    folder = _report(tmp_path, [run], table4_variants=variants).parent
+    table = _csv(folder / "table4.csv")
+    assert table["IT"] == {"Model": "IT", "Method": "IT", "VQAv2 (in D)": "60.00", "GQA (out D)": ""}
+    assert table["SIT"]["GQA (out D)"] == "80.00" and len(table) == 2
+    text = (folder / "table4.md").read_text(encoding="utf-8")
+    assert "IT on `caption`, SIT on `caption-unseen`, SIT (neg.) on `caption-neg`" in text
+    assert "_Note: prompt: no arm with results among base, prompt (see arm_roles)._" in text
+    empty = _report(
+        tmp_path / "none", [_run(tmp_path / "text", {"IT": [_entry("commonsense_qa", "repeat", {})]})]
+    )
+    assert "_Omitted: no `vqav2` or `gqa` results for the Table 4 arms and variants" in empty.read_text()
 
 
 def _csqa(accuracy: float, following: float, **more) -> dict:
@@ -380,6 +462,8 @@ def test_arm_roles_map_any_arm_names_to_the_columns(tmp_path):
         ({"xquad_variant": "translate-negg"}, "xquad_variant: task 'xquad' has no variant(s) translate-negg"),
         ({"unseen_languages": ["ar", "jp"]}, "unknown XQuAD language(s) jp"),
         ({"table2_rows": {"x": {"sit2": "a"}}}, "table2_rows.x.sit2: unknown role"),
+        ({"table4_variants": {"sit": "captoin"}}, "table4_variants: task 'vqav2' has no variant(s) captoin"),
+        ({"table4_variants": {"neg": "caption-neg"}}, "table4_variants.neg: unknown role 'neg'"),
     ],
 )
 def test_a_typo_in_a_name_is_a_config_error(option, message):
@@ -392,7 +476,11 @@ def test_tables_without_inputs_are_omitted_with_a_note(tmp_path):
     report = _report(tmp_path, [run])
     text = report.read_text(encoding="utf-8")
     assert "_Omitted: no scored `probe/probe` results._" in text
-    assert "_Omitted: no `xquad/translate` results; SIT: no arm with results among SIT, SIT-R, SIT-1" in text
+    # each table's arms are those with results for its task: IT has none for XQuAD
+    assert (
+        "_Omitted: no `xquad/translate` results; IT: no arm with results among IT (see arm_roles); SIT: no arm "
+        "with results among SIT, SIT-R, SIT-1" in text
+    )
     assert not (report.parent / "table1.csv").exists() and not (report.parent / "table3.csv").exists()
     assert (report.parent / "table2.csv").is_file()
 

@@ -404,3 +404,82 @@ def test_an_output_that_is_an_input_is_refused_however_it_is_spelled(tmp_path, m
     layout.refuse_output_that_is_input(tmp_path, [data])  # a folder output that holds its input: fine
     with pytest.raises(SeqtuneError, match="an input inside the output folder"):
         layout.refuse_output_that_is_input(tmp_path, [data], folder=True)
+
+
+# ---- a multimodal run: VQA augment, the tiny InstructBLIP shared by the arms, an untuned arm (issue 8) ----
+
+
+def _vqa_values(tmp_path: Path) -> dict:
+    from seqtune.shapeworld import build_shapeworld
+
+    world = tmp_path / "world"
+    build_shapeworld(world, seed=0, train_images=3, val_images=2)
+    return {
+        "output_dir": str(tmp_path / "run"),
+        "augment": {
+            "vqa": [str(world / "vqav2_train")],
+            "captions": str(world / "captions" / "captions_train2014.json"),
+            "image_root": str(world / "images"),
+        },
+        "arms": {"base": {"untuned": True}, "IT": {"data": "original"}, "SIT": {"data": "augmented"}},
+        "train": {
+            "model": "tiny-instructblip",
+            "finetune": "qformer",
+            "max_steps": 1,
+            "dev_size": 0,
+            "keep_best": False,
+        },
+        "eval": [
+            {
+                "task": "vqav2",
+                "data": str(world / "vqav2_val"),
+                "variants": ["plain", "caption", "caption-neg"],
+                "task_options": {
+                    "image_root": str(world / "images"),
+                    "captions": str(world / "captions" / "captions_train2014.json"),
+                },
+            }
+        ],
+    }
+
+
+def test_a_vqa_run_shares_one_tiny_instructblip_and_evaluates_it_untuned(tmp_path, fake_stages, monkeypatch):
+    import seqtune.tiny_model
+
+    built = []
+    monkeypatch.setattr(
+        seqtune.tiny_model,
+        "build_tiny_instructblip",
+        lambda folder, texts, spec: built.append((Path(folder), list(texts))) or Path(folder).mkdir(),
+    )
+    values = _vqa_values(tmp_path)
+    _run(values)
+    root = tmp_path / "run"
+    records = [json.loads(line) for line in (root / "augment" / "data.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in records} == {"original", "sequential"}
+    assert all(Path(r["image"]).is_file() for r in records)  # train opens them as they are
+    # one tiny InstructBLIP, its tokenizer trained on every text of the SIT data (captions included)
+    assert [folder for folder, _ in built] == [root / "base_model"]
+    assert records[1]["output"] in built[0][1]
+    assert ("base", "") not in fake_stages  # not the text model's builder
+    generated = [model for stage, model in fake_stages if stage == "generate"]
+    assert generated == [
+        str(root / "base_model"),
+        str(root / "train" / "IT" / "model"),
+        str(root / "train" / "SIT" / "model"),
+    ]
+    plan = plan_run(build(RunConfig, values))
+    assert [arm.train is None for arm in plan.arms] == [True, False, False]
+    assert plan.arms[0].digest == plan.base_digest  # a changed base re-evaluates the untuned arm
+    assert plan.report.labels[str(root / "base_model")] == "base"
+
+
+def test_an_untuned_arm_needs_a_base_model(tmp_path):
+    values = _values(tmp_path, arms={"base": {"untuned": True}})
+    with pytest.raises(ConfigError, match="arms.base: `untuned` needs an arm that trains on the tiny base"):
+        plan_run(build(RunConfig, values))
+    values = _values(tmp_path, arms={"base": {"untuned": True}, "IT": {"data": "original"}})
+    values["train"]["model"] = "org/some-model"
+    assert plan_run(build(RunConfig, values)).arms[0].model == "org/some-model"
+    with pytest.raises(ConfigError, match=r"arms.base: give `data` .*, `model` or `untuned: true`"):
+        build(RunConfig, _values(tmp_path, arms={"base": {"untuned": "yes"}}))

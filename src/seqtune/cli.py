@@ -54,6 +54,18 @@ COMMANDS: dict[str, Command] = {
         "seqtune.generate.config:EvalConfig",
         "seqtune.generate.pipeline:run_eval",
     ),
+    "seqinstruct": Command(
+        "Rewrite instructions into sequential ones with an LLM (Seq-Instruct: classify, rewrite, respond, iterate).",
+        "seqtune.seqinstruct.config:SeqInstructConfig",
+        "seqtune.seqinstruct.pipeline:run_seqinstruct",
+        positional="inputs",
+    ),
+    "judge": Command(
+        "Judge responses with an LLM: per-response following and quality, and pairwise win rates (SeqEval).",
+        "seqtune.judge.config:JudgeConfig",
+        "seqtune.judge.pipeline:run_judge",
+        positional="predictions",
+    ),
     "report": Command(
         "Build paper-shaped tables (markdown, CSV) and figures from scored runs.",
         "seqtune.report.config:ReportConfig",

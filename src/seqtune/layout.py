@@ -39,9 +39,10 @@ PREDICTIONS = "predictions.jsonl"
 SCORES = "scores.jsonl"
 SUMMARY = "summary.json"
 REPORT = "report.md"
-HEADLINE_TABLE = "table5.md"
-"""The report's main table, printed at the end of a run: accuracy and following of IT and SIT arms under the
-non-sequential and sequential prompts (Table 5 of the paper), the effect SIT is about."""
+HEADLINE_TABLES = ("table5.md", "table4.md")
+"""The report's main table, printed at the end of a run (the first one the report has): accuracy and following of
+IT and SIT arms under the non-sequential and sequential prompts (Table 5 of the paper), the effect SIT is about, or
+for a vision-language run Table 4 (VQAv2 / GQA accuracy of prompt, IT, SIT and SIT (neg.))."""
 MANIFEST = "manifest.json"
 """The manifest of an output folder that one stage owns whole."""
 TRAINED_MODEL = "model"

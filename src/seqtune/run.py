@@ -39,6 +39,8 @@ from seqtune.records import (
 log = logging.getLogger(__name__)
 
 STAGES = ("augment", "train", "generate", "score", "report")
+TINY_MODELS = ("tiny", "tiny-instructblip")
+"""Base models built by training (train/config.py): a run builds one and shares it between its arms."""
 # Config keys that name what a stage writes; keys naming a cache (which the stage both reads and writes, and
 # whose content never changes what it computes) are left out too: neither holds an input of the stage.
 _OUTPUT_KEYS = ("output", "output_dir")
@@ -58,7 +60,9 @@ class RunConfig:
         default_factory=lambda: {"IT": {"data": "original"}, "SIT": {"data": "augmented"}}
     )
     """Models to compare. Each arm: `data` (original | augmented | a file) and optional `train` overrides; or
-    `model` (a hub id or folder) to evaluate an existing model without training."""
+    `model` (a hub id or folder) to evaluate an existing model without training; or `untuned: true` to evaluate
+    the base model the trained arms start from (`train.model`, or the shared tiny base), untrained — the "prompt"
+    row of Table 4."""
     train: dict[str, Any] = field(default_factory=dict)
     """`seqtune train` options shared by every arm (`preset: FILE.yaml` loads a preset under them); `data` and
     `output_dir` are set by the run."""
@@ -81,8 +85,12 @@ class RunConfig:
             raise ConfigError(f"stages: unknown {unknown}; known: {', '.join(STAGES)}")
         for arm, spec in self.arms.items():
             layout.plain_name(arm, "arms")
-            if not isinstance(spec, dict) or not ({"data", "model"} & set(spec)):
-                raise ConfigError(f"arms.{arm}: give `data` (original | augmented | a file) or `model`")
+            if not isinstance(spec, dict) or not (
+                {"data", "model"} & set(spec) or spec.get("untuned") is True
+            ):
+                raise ConfigError(
+                    f"arms.{arm}: give `data` (original | augmented | a file), `model` or `untuned: true`"
+                )
         tasks: dict[str, int] = {}
         for index, entry in enumerate(self.eval):
             if not isinstance(entry, dict) or "task" not in entry:
@@ -123,7 +131,7 @@ class Plan:
     augment_digest: str | None
     arms: list[Arm]
     tiny_base: Any
-    """The TrainConfig whose tiny model all arms share (None unless `model: tiny`)."""
+    """The TrainConfig whose tiny model all arms share (None unless `model` is `tiny` or `tiny-instructblip`)."""
     base_digest: str | None
     evaluations: list[Evaluation]
     report: Any
@@ -190,7 +198,7 @@ def plan_run(config: RunConfig) -> Plan:
     hashes = HashCache(run.hash_cache)
     _refuse_inputs_inside(config, run)
     data_files = {"original": run.original, "augmented": run.augmented}
-    trained = {name: spec for name, spec in config.arms.items() if "model" not in spec}
+    trained = {name: spec for name, spec in config.arms.items() if "data" in spec and "model" not in spec}
     augment = augment_digest = None
     if config.augment or any(spec["data"] in data_files for spec in trained.values()):
         augment = build(
@@ -201,7 +209,7 @@ def plan_run(config: RunConfig) -> Plan:
         augment_digest = _hash(to_dict(augment), _input_digest(to_dict(augment), run, hashes))
     shared_train = {"seed": config.seed, **_with_preset(config.train)}
     tiny_base = base_digest = None
-    if trained and shared_train.get("model", "tiny") == "tiny":
+    if trained and shared_train.get("model", "tiny") in TINY_MODELS:
         # one tiny model, its tokenizer trained on all the training text, so that the arms differ only in data
         values = {**shared_train, "data": str(run.augmented), "output_dir": str(run.base_model)}
         tiny_base = build(TrainConfig, values, context="train")
@@ -212,6 +220,13 @@ def plan_run(config: RunConfig) -> Plan:
     for name, spec in config.arms.items():
         if "model" in spec:
             arms.append(Arm(name, str(spec["model"]), _hash(spec["model"], _input_digest(spec, run, hashes))))
+            continue
+        if "data" not in spec:  # untuned: the trained arms' base model
+            base = shared_train.get("model", "tiny")
+            if base in TINY_MODELS:
+                raise ConfigError(f"arms.{name}: `untuned` needs an arm that trains on the tiny base model")
+            digest = base_digest or _hash(base, _input_digest({"model": base}, run, hashes))
+            arms.append(Arm(name, str(base), digest))
             continue
         values = {**shared_train, **spec.get("train", {})}
         values.update(data=str(data_files.get(spec["data"], spec["data"])), output_dir=str(run.train(name)))
@@ -400,8 +415,22 @@ def _write_originals(augmented: Path, target: Path) -> None:
     )
 
 
+def _build_tiny_base(config: Any, folder: Path) -> None:
+    """The shared tiny model of the config's family: a tiny Llama, or a tiny InstructBLIP whose tokenizer is
+    trained on the same text (the one train/instructblip.py builds for a single run)."""
+    from seqtune.train import pipeline
+
+    if config.family() != "instructblip":
+        pipeline.build_tiny_base(config, folder)
+        return
+    from seqtune.tiny_model import build_tiny_instructblip
+    from seqtune.train import causal_lm, instructblip
+
+    build_tiny_instructblip(folder, causal_lm.texts_for_tokenizer(config), instructblip.tiny_spec(config))
+
+
 def _train(plan: Plan, force: bool) -> None:
-    from seqtune.train.pipeline import build_tiny_base, run_train
+    from seqtune.train.pipeline import run_train
 
     run = plan.layout
     if plan.tiny_base is not None:
@@ -413,7 +442,7 @@ def _train(plan: Plan, force: bool) -> None:
                     f"{run.base_model}: not created by seqtune; move it away (nothing was changed)"
                 )
             try:
-                build_tiny_base(plan.tiny_base, base.folder)
+                _build_tiny_base(plan.tiny_base, base.folder)
             finally:
                 # the builder assembles the model in a staging folder beside it; a failure leaves that behind
                 layout.remove_staging_folders(run.base_model)
@@ -447,7 +476,9 @@ def _train(plan: Plan, force: bool) -> None:
 
 def _print_headline(report: Path) -> None:
     """The main table on stdout, so a run ends with its result rather than a path alone."""
-    table = report.parent / layout.HEADLINE_TABLE
-    if table.is_file():
+    table = next(
+        (report.parent / name for name in layout.HEADLINE_TABLES if (report.parent / name).is_file()), None
+    )
+    if table is not None:
         print(table.read_text(encoding="utf-8").rstrip())
     print(f"\nfull report: {report}")

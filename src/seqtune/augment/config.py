@@ -62,7 +62,15 @@ class AugmentConfig(LMSettings):
     mt_lang_codes: dict[str, str] = field(default_factory=dict)
     """The translation model's code for each language, e.g. {en: eng_Latn, de: deu_Latn} for NLLB; a language not named is its own code."""
     captions: str | None = None
-    """COCO-style caption annotations (captions_*.json) or LLaVA caption JSONL, for the caption step."""
+    """Captions by COCO image id, for the caption step and `vqa`: COCO caption annotations (captions_*.json), LLaVA caption JSONL, the Karpathy split file (dataset_coco.json) or LAVIS' Karpathy files."""
+    caption_split: str | None = None
+    """Karpathy split file only: keep the captions of this split (train, val, test, restval); unset: all."""
+    vqa: list[str] = field(default_factory=list)
+    """VQAv2 training data: a folder holding the official questions and annotations files, or a LAVIS-style vqa_train.json. Each question gives an IT record (the paper's "Answer the input question based on the image", kind original) and, when its image has a caption in `captions`, a SIT record ("First describe the image, then ..."; output: caption, newline, answer). Target answer and caption are seeded (docs/multimodal.md)."""
+    vqa_sample: Annotated[int, Range(ge=0)] = 0
+    """Questions drawn (seeded) from `vqa` before records are built, kept in source order; 0: every question."""
+    image_root: str | None = None
+    """Folder the images of `vqa` are under (COCO file names, e.g. train2014/COCO_train2014_000000000009.jpg). Each image is checked: a missing or unreadable one is an error naming the file, or with on_error=skip is left out and counted. A record's `image` is the image's path under this folder, as `seqtune train` opens it."""
     mix: dict[str, float] = field(default_factory=dict)
     """Sampling per group 'kind/lang' (kind: sequential|original|*; lang or *): a count (>= 1) or a fraction (< 1), e.g. {sequential/zh: 4750}. Groups not named are kept whole."""
     shuffle: bool = False
@@ -81,8 +89,9 @@ class AugmentConfig(LMSettings):
     def validate(self) -> None:
         if not self.output:
             raise ConfigError("augment: 'output' is required (--output OUT.jsonl)")
-        if not (self.inputs or self.parallel or self.parallel_aligned):
-            raise ConfigError("augment: give at least one input file, dataset, or parallel file")
+        if not (self.inputs or self.parallel or self.parallel_aligned or self.vqa):
+            raise ConfigError("augment: give at least one input file, dataset, parallel file or VQA source")
+        self._validate_vqa()
         has_parallel = bool(self.parallel or self.parallel_aligned or self.translate_to)
         if self.steps is None:
             if self.inputs and has_parallel:
@@ -118,6 +127,18 @@ class AugmentConfig(LMSettings):
         if self.answer_cache.resolve() == output.resolve():
             raise ConfigError(f"augment: cache_path {self.answer_cache} is the output; name another file")
 
+    def _validate_vqa(self) -> None:
+        if not self.vqa:
+            return
+        if not self.image_root:
+            raise ConfigError("augment: 'vqa' needs 'image_root' (the folder of the COCO images)")
+        # VQA records are built by seqtune.data.vqa.instruction_records, in the paper's form only
+        if self.verbalization != "paper" or self.output_format != "newline":
+            raise ConfigError(
+                "augment: VQA records use the paper's phrasing and output (verbalization: paper, "
+                "output_format: newline)"
+            )
+
     @property
     def input_files(self) -> list[str]:
         """Every file the run reads (hashed into the manifest; never overwritten)."""
@@ -125,8 +146,9 @@ class AugmentConfig(LMSettings):
             *self.inputs,
             *self.parallel,
             *self.parallel_aligned,
+            *self.vqa,
             *filter(None, [self.parallel_english, self.captions, self.template_bank]),
-        ]
+        ]  # not image_root: the images (COCO train2014: 13 GB) are checked, not hashed
 
     @property
     def answer_cache(self) -> Path:

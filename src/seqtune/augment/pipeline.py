@@ -22,6 +22,7 @@ from seqtune.config import to_dict
 from seqtune.data.instructions import InstructionRecord, iter_instruction_records
 from seqtune.data.machine_translated import iter_machine_translated
 from seqtune.data.parallel import guess_lang, iter_parallel_by_position, iter_parallel_shared
+from seqtune.data.vqa import check_images, instruction_records, read_vqav2
 from seqtune.errors import ConfigError, RecordError
 from seqtune.layout import manifest_path
 from seqtune.manifest import write_manifest
@@ -36,6 +37,7 @@ from seqtune.steps.base import (
     step_label,
     verbalizations,
 )
+from seqtune.steps.caption import CaptionStep
 
 VERBALIZATION_POOLS = ("seen", "unseen", "all")
 
@@ -216,6 +218,35 @@ def _augment(
                         yield chain.sequential(record), record.pair_id
                     except RecordError as error:
                         policy.handle(error)
+    if config.vqa:
+        # without `captions`, VQA questions give IT records only (each counted as vqa_no_caption)
+        caption_step = steps.get("caption") or (STEPS.get("caption")(context) if config.captions else None)
+        yield from _vqa_records(config, policy, caption_step, counts)
+
+
+def _vqa_records(
+    config: AugmentConfig, policy: ErrorPolicy, captions: CaptionStep | None, counts: Counter
+) -> Iterator[tuple[dict, None]]:
+    """The IT (original) and SIT (describe-then-answer) records of the `vqa` sources, each question's IT record
+    followed by its SIT one; the questions drawn by `vqa_sample` and with a readable image only."""
+    questions = [record for source in config.vqa for record in read_vqav2(source)]
+    counts["vqa_questions"] += len(questions)
+    if config.vqa_sample and config.vqa_sample < len(questions):
+        drawn = random.Random(f"{config.seed}:vqa").sample(range(len(questions)), config.vqa_sample)
+        questions = [questions[i] for i in sorted(drawn)]
+    counts["read"] += len(questions)
+    counts["vqa_drawn"] += len(questions)
+    questions, _ = check_images(questions, config.image_root, policy)
+    it_records, sit_records, left_out = instruction_records(
+        questions, captions.captions if captions else {}, seed=config.seed, image_root=config.image_root
+    )
+    counts.update({f"vqa_{reason}": n for reason, n in left_out.items()})
+    sit_of = {record["source_id"]: record for record in sit_records}
+    for record in it_records:
+        if config.include_original:
+            yield record, None
+        if record["source_id"] in sit_of:
+            yield sit_of[record["source_id"]], None
 
 
 def _group(record: dict) -> str:
@@ -292,6 +323,10 @@ def _summary(
         summary["translation_calls"] = context.translation_stats
     if mixture:
         summary["mixture"] = mixture
+    if counts["vqa_questions"]:
+        summary["vqa"] = {
+            key.removeprefix("vqa_"): n for key, n in sorted(counts.items()) if key.startswith("vqa_")
+        }
     return summary
 
 
@@ -312,6 +347,12 @@ def format_summary(summary: dict[str, Any], output: Path, seconds: float) -> str
     )
     for error in summary.get("first_errors", [])[:3]:
         lines.append(f"    e.g. {error}")
+    if "vqa" in summary:
+        vqa = summary["vqa"]
+        lines.append(
+            f"  VQA: {vqa['questions']:,} questions, {vqa['drawn']:,} drawn; without a SIT record (no caption of the image): "
+            f"{vqa.get('no_caption', 0):,}; without any record (no answer): {vqa.get('no_answer', 0):,}"
+        )
     if "model_calls" in summary:
         stats = summary["model_calls"]
         lines.append("  model calls: " + ", ".join(f"{k} {v:,}" for k, v in stats.items()))

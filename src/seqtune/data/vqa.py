@@ -251,12 +251,12 @@ def _lavis_karpathy(rows: list, path: Path) -> dict[int, list[str]]:
 
 
 def check_images(
-    records: list[VQARecord], image_root: str | Path, on_error: str = "fail"
+    records: list[VQARecord], image_root: str | Path, on_error: str | ErrorPolicy = "fail"
 ) -> tuple[list[VQARecord], Counter[str]]:
     """The records whose image exists under `image_root` and looks like an image file; a missing or unreadable
-    one is a one-line error naming the file (`fail`) or is skipped and counted by reason (`skip`). Decoding is
-    left to the back-end that looks at the images."""
-    policy = ErrorPolicy(on_error)
+    one is a one-line error naming the file (`fail`) or is skipped and counted by reason (`skip`; a stage's own
+    ErrorPolicy counts them with its other skips). Decoding is left to the back-end that looks at the images."""
+    policy = on_error if isinstance(on_error, ErrorPolicy) else ErrorPolicy(on_error)
     kept = []
     for record in records:
         path = Path(image_root) / record.image

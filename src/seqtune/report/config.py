@@ -14,8 +14,12 @@ DEFAULT_ARM_ROLES: dict[str, list[str]] = {
     "sit_repeat": ["SIT-R", "SIT-repeat", "SIT-1", "SIT"],
     "sit_paraphrase": ["SIT-P", "SIT-paraphrase"],
     "sit2": ["SIT-2", "SIT-RP"],
+    "base": ["base", "prompt"],
 }
 DEFAULT_TABLE2_VARIANTS = {"it": "repeat", "sit_repeat": "repeat", "sit_paraphrase": "paraphrase"}
+# Table 4's rows: the base model and IT on the plain VQA prompt, SIT describing the image then answering, SIT
+# (neg.) the same with a caption of another image forced as its description.
+DEFAULT_TABLE4_VARIANTS = {"prompt": "plain", "it": "plain", "sit": "caption", "sit_neg": "caption-neg"}
 
 
 @dataclass
@@ -31,8 +35,9 @@ class ReportConfig:
     """Row order of arms (display labels); arms not listed follow in alphabetical order."""
     arm_roles: dict[str, list[str]] = field(default_factory=dict)
     """Which arm fills each column of the paper's tables: role → candidate arm labels, the first present wins.
-    Roles: it (IT), sit (SIT of Table 3, §5.2, Figure 3), sit_repeat (SIT +Repeat / SIT-1), sit_paraphrase
-    (SIT +Paraphrase), sit2 (SIT-2, +R+P). Roles not given keep their defaults (docs/report.md)."""
+    Roles: it (IT), sit (SIT of Tables 3 and 4, §5.2, Figure 3), sit_repeat (SIT +Repeat / SIT-1), sit_paraphrase
+    (SIT +Paraphrase), sit2 (SIT-2, +R+P), base (Table 4's prompt row: the untuned base model). Roles not given
+    keep their defaults (docs/report.md)."""
     methods: dict[str, str] = field(default_factory=dict)
     """Table 1's Method column per arm, e.g. {Llama-2-7B-chat: SFT+RLHF}; an arm without one shows its role."""
     table2_variants: dict[str, str] = field(default_factory=dict)
@@ -40,6 +45,9 @@ class ReportConfig:
     repeat, sit_paraphrase on paraphrase."""
     table2_rows: dict[str, dict[str, str]] = field(default_factory=dict)
     """Table 2 rows for several base models: row name → {role: arm}; default one row from `arm_roles`."""
+    table4_variants: dict[str, str] = field(default_factory=dict)
+    """Table 4: the VQAv2/GQA prompt variant of each row (prompt, it, sit, sit_neg → variant); defaults: prompt
+    and it on plain, sit on caption, sit_neg on caption-neg."""
     seen_languages: list[str] = field(default_factory=lambda: ["de", "zh", "ru", "es"])
     """XQuAD languages seen in training (Table 3, left block)."""
     unseen_languages: list[str] = field(default_factory=lambda: ["ar", "el", "vi", "hi", "tr", "th"])
@@ -75,6 +83,7 @@ class ReportConfig:
             for row, cells in self.table2_rows.items()
             for role in cells
         ]
+        named += [(f"table4_variants.{row}", row, DEFAULT_TABLE4_VARIANTS) for row in self.table4_variants]
         for where, role, known in named:
             if role not in known:
                 raise ConfigError(f"{where}: unknown role '{role}'; known: {', '.join(known)}")
@@ -90,6 +99,7 @@ class ReportConfig:
             ("analysis_task", self.analysis_task, analysis),
             ("figure_task", self.figure_task, [self.figure_variant]),
             ("xquad_variant", "xquad", [self.xquad_variant]),
+            ("table4_variants", "vqav2", list(self.table4_variants.values())),
         ):
             try:
                 known = TASKS.get(task)().variant_names()
@@ -114,3 +124,6 @@ class ReportConfig:
 
     def table2_variant(self, role: str) -> str:
         return {**DEFAULT_TABLE2_VARIANTS, **self.table2_variants}[role]
+
+    def table4_variant(self, row: str) -> str:
+        return {**DEFAULT_TABLE4_VARIANTS, **self.table4_variants}[row]

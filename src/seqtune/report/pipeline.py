@@ -13,6 +13,7 @@ from seqtune.report import describe
 from seqtune.report.config import ReportConfig
 from seqtune.report.figures import LengthCurve, curves_csv, draw_length_figure, length_curve
 from seqtune.report.loading import ResultIndex, discover
+from seqtune.report.seqeval import judge_summaries, seqeval_table
 from seqtune.report.tables import EXTRA_TABLES, PAPER_TABLES, Table, results_table, to_csv, to_markdown
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ def build_report(index: ResultIndex, config: ReportConfig, output: Path) -> str:
     sections += [_write_table(build(index, config), output) for build in PAPER_TABLES]
     sections.append(_figure_section(index, config, output))
     sections += [_write_table(build(index, config), output) for build in EXTRA_TABLES]
+    seqeval = seqeval_table(index, config)
+    if seqeval.rows or index.variants("seqeval"):  # a report without SeqEval runs gets no SeqEval section
+        sections.append(_write_table(seqeval, output))
     everything = results_table(index, config)
     _write_text(output / f"{everything.key}.csv", to_csv(everything))
     sections.append(_table_section(everything))
@@ -139,6 +143,7 @@ def run_report(config: ReportConfig) -> Path:
     report_path = output / "report.md"
     _write_text(report_path, report_text)
     files = {r.summary_path for r in results} | {r.scores_file.path for r in results}
+    files |= set(judge_summaries(config.runs))
     inputs = sorted(path for path in files if path.is_file())
     write_manifest(
         output,

@@ -1,4 +1,4 @@
-"""The SIT paper's tables (1, 2, 3, 5, 6 and the §5.2 unseen-template analysis), extra views and all results.
+"""The SIT paper's tables (1 to 6 and the §5.2 unseen-template analysis), extra views and all results.
 
 Each paper table reproduces the paper's layout one for one; anything the paper does not show (following rates
 next to Table 2, "(neg.)" rows, language averages) is a separate table whose key starts with `extra_`.
@@ -41,6 +41,16 @@ TABLE5_COLUMNS = [("IT", "it"), ("SIT (+Repeat)", "sit_repeat"), ("SIT (+Paraphr
 TABLE6_ROWS = [("R+A", "repeat"), ("R+P+A", "repeat_paraphrase"), ("P+R+P+A", "paraphrase_repeat_paraphrase")]
 TABLE6_COLUMNS = [("IT", "it"), ("SIT-1 (+R)", "sit_repeat"), ("SIT-2 (+R+P)", "sit2")]
 PROBE_TASK, PROBE_VARIANT, PROBE_STEP = "probe", "probe", "repeat"
+TABLE4_TASKS = [("VQAv2 (in D)", "vqav2"), ("GQA (out D)", "gqa")]
+TABLE4_ROWS = [
+    ("prompt", "prompt", "base"),
+    ("IT", "it", "it"),
+    ("SIT", "sit", "sit"),
+    ("SIT (neg.)", "sit_neg", "sit"),
+]
+"""(Method shown, row key of `table4_variants`, arm role): the base model without tuning, the IT arm, the SIT
+arm twice (its own describe-then-answer prompt, then with another image's caption forced)."""
+TABLE4_METHODS = [("prompt", "base"), ("IT", "it"), ("SIT", "sit")]
 
 
 @dataclass
@@ -155,9 +165,12 @@ def _acc_fol(index: ResultIndex, arm: str | None, task: str, variant: str) -> Ce
     return (_metric(metrics, "accuracy"), _metric(metrics, "following_rate"))
 
 
-def resolve_roles(index: ResultIndex, config: ReportConfig) -> dict[str, str | None]:
-    """Each role's arm: the first of its candidate labels that names an arm with results."""
-    present = set(index.arms)
+def resolve_roles(
+    index: ResultIndex, config: ReportConfig, tasks: tuple[str, ...] = ()
+) -> dict[str, str | None]:
+    """Each role's arm: the first of its candidate labels that names an arm with results (with `tasks`: with
+    results for one of them, so that a report over text and VQA runs fills each table from its own arms)."""
+    present = {r.arm for r in index.results if not tasks or r.task in tasks}
     return {
         role: next((arm for arm in candidates if arm in present), None)
         for role, candidates in config.roles().items()
@@ -192,8 +205,13 @@ def _finish(table: Table, missing: str) -> Table:
 
 
 def table1(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
-    role_of = {arm: ROLE_NAMES[role] for role, arm in reversed(arms.items()) if arm is not None}
+    arms = resolve_roles(index, config, (PROBE_TASK,))
+    # the training roles name a Method; Table 4's base (untuned) role does not
+    role_of = {
+        arm: ROLE_NAMES[role]
+        for role, arm in reversed(arms.items())
+        if arm is not None and role in ROLE_NAMES
+    }
     table = Table(
         "table1",
         "Table 1: probe of off-the-shelf models",
@@ -231,7 +249,7 @@ def _table2_rows(index: ResultIndex, config: ReportConfig) -> dict[str, dict[str
             row: {role: cells.get(role) if cells.get(role) in present else None for role in TABLE2_ROLES}
             for row, cells in config.table2_rows.items()
         }
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, (config.analysis_task,))
     row = {role: arms[role] for role in TABLE2_ROLES}
     bases = {
         short_name(result.summary.get("model"))
@@ -323,7 +341,7 @@ def _gold_caption(index: ResultIndex, arms: list[str], variant: str) -> str:
 
 
 def table3(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, ("xquad",))
     columns = [("IT", "it"), ("SIT", "sit")]
     languages = [*config.seen_languages, *config.unseen_languages]
     present = [arms[role] for _, role in columns if arms[role] is not None]
@@ -347,7 +365,7 @@ def table3(index: ResultIndex, config: ReportConfig) -> Table:
 
 
 def extra_table3(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, ("xquad",))
     seen, unseen = config.seen_languages, config.unseen_languages
     table = Table(
         "extra_table3",
@@ -374,11 +392,73 @@ def extra_table3(index: ResultIndex, config: ReportConfig) -> Table:
     return _finish(table, f"no `xquad/{config.xquad_variant}` results")
 
 
+# ---- Table 4: InstructBLIP on VQAv2 (in-domain) and GQA (out-of-domain) ----
+
+
+def _table4_rows(config: ReportConfig) -> list[tuple[str, str, str]]:
+    """(Method, role, variant) of each row, in the paper's order."""
+    return [(method, role, config.table4_variant(row)) for method, row, role in TABLE4_ROWS]
+
+
+def _table4_arms(index: ResultIndex, config: ReportConfig) -> dict[str, str | None]:
+    return resolve_roles(index, config, tuple(task for _, task in TABLE4_TASKS))
+
+
+def _table4_caption(config: ReportConfig, arms: dict[str, str | None]) -> str:
+    prompts = ", ".join(f"{method} on `{variant}`" for method, _, variant in _table4_rows(config))
+    return (
+        "VQAv2: the official VQA accuracy (mean over questions); GQA: exact match after the official answer "
+        f"normalization. prompt: the base model without tuning. Prompt variant of each row: {prompts}. "
+        + _arms_caption(TABLE4_METHODS, arms)
+    )
+
+
+def table4(index: ResultIndex, config: ReportConfig) -> Table:
+    arms = _table4_arms(index, config)
+    table = Table(
+        "table4",
+        "Table 4: InstructBLIP on VQAv2 and GQA",
+        _table4_caption(config, arms),
+        ["Model", "Method", *(header for header, _ in TABLE4_TASKS)],
+        notes=_missing_arm_notes(TABLE4_METHODS, arms, config),
+        key_columns=2,
+    )
+    for method, role, variant in _table4_rows(config):
+        arm = arms[role]
+        table.rows.append([arm, method, *(_accuracy(index, arm, task, variant) for _, task in TABLE4_TASKS)])
+    return _finish(table, "no `vqav2` or `gqa` results for the Table 4 arms and variants")
+
+
+def extra_table4(index: ResultIndex, config: ReportConfig) -> Table:
+    """Following rate and caption ROUGE-L of every arm prompted to describe the image, then answer."""
+    arms = _table4_arms(index, config)
+    describe, neg = config.table4_variant("sit"), config.table4_variant("sit_neg")
+    rows = [(method, role, describe) for method, role in TABLE4_METHODS] + [("SIT (neg.)", "sit", neg)]
+    table = Table(
+        "extra_table4",
+        "Extra (not in the paper): Table 4 following rates and caption quality",
+        f"Rows prompted to describe the image, then answer (`{describe}`; SIT (neg.): `{neg}`, a caption of "
+        "another image forced as the description). Fol: following rate (a description and an answer); R-L: "
+        "ROUGE-L F of the description against the image's closest reference caption (for SIT (neg.) the "
+        "forced caption's).",
+        ["Model", "Method", *(f"{header} {name}" for header, _ in TABLE4_TASKS for name in ("Fol", "R-L"))],
+        key_columns=2,
+    )
+    for method, role, variant in rows:
+        arm = arms[role]
+        cells: list[Cell] = [arm, method]
+        for _, task in TABLE4_TASKS:
+            metrics = index.metrics(arm, task, variant) if arm else None
+            cells += [_metric(metrics, "following_rate"), _step_means(metrics, "rouge_l", "caption")]
+        table.rows.append(cells)
+    return _finish(table, f"no `vqav2` or `gqa` results on `{describe}` or `{neg}`")
+
+
 # ---- Table 5: unseen intermediate tasks (evaluation instruction × training arm) ----
 
 
 def table5(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, (config.analysis_task,))
     task = config.analysis_task
     table = Table(
         "table5",
@@ -402,7 +482,7 @@ def table5(index: ResultIndex, config: ReportConfig) -> Table:
 
 
 def table6(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, (config.analysis_task,))
     task = config.analysis_task
     table = Table(
         "table6",
@@ -438,7 +518,7 @@ def _template_variants(index: ResultIndex, config: ReportConfig) -> list[str]:
 
 
 def unseen_templates(index: ResultIndex, config: ReportConfig) -> Table:
-    arms = resolve_roles(index, config)
+    arms = resolve_roles(index, config, (config.analysis_task,))
     task = config.analysis_task
     columns = [("IT", "it"), ("SIT", "sit")]
     variants = _template_variants(index, config)
@@ -505,8 +585,9 @@ PAPER_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [
     table1,
     table2,
     table3,
+    table4,
     table5,
     table6,
     unseen_templates,
 ]
-EXTRA_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [extra_table2, extra_table3]
+EXTRA_TABLES: list[Callable[[ResultIndex, ReportConfig], Table]] = [extra_table2, extra_table3, extra_table4]

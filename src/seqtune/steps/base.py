@@ -90,13 +90,12 @@ def verbalizations(step: str, split: str | None = None, bank_path: str | None = 
 
 class StepContext:
     """What steps and sources share in one run, built on first use: the model and the translation models (one answer
-    cache for all), the captions."""
+    cache for all)."""
 
     def __init__(self, config: AugmentConfig):
         self.config = config
         self._lm: LM | None = None
         self._translators: dict[str, LM] = {}
-        self._captions: dict[int, list[str]] | None = None
 
     @property
     def lm(self) -> LM:
@@ -138,16 +137,6 @@ class StepContext:
     def translation_stats(self) -> dict[str, dict]:
         """The translation models' call counts, by target language."""
         return {lang: dict(translator.stats) for lang, translator in self._translators.items()}
-
-    @property
-    def captions(self) -> dict[int, list[str]]:
-        if self._captions is None:
-            if not self.config.captions:
-                raise ConfigError("augment: the caption step needs --captions (COCO caption annotations)")
-            from seqtune.data.captions import load_captions
-
-            self._captions = load_captions(self.config.captions)
-        return self._captions
 
     def close(self) -> None:
         for lm in [self._lm, *self._translators.values()]:

@@ -280,7 +280,13 @@ COMMON_METRICS = (
         "translation close to the reference); thresholds in following_thresholds",
         per_step=True,
     ),
-    Metric("rouge_l", "rouge_l", "per step: ROUGE-L F vs the expected text (Unicode-aware)", per_step=True),
+    Metric(
+        "rouge_l",
+        "rouge_l",
+        "per step: ROUGE-L F vs the expected text (a caption step: the best over the image's reference captions; "
+        "Unicode-aware)",
+        per_step=True,
+    ),
     Metric(
         "bertscore", "bertscore", "per step: BERTScore F1 vs the expected text (model named)", per_step=True
     ),
