@@ -483,3 +483,76 @@ def test_an_untuned_arm_needs_a_base_model(tmp_path):
     assert plan_run(build(RunConfig, values)).arms[0].model == "org/some-model"
     with pytest.raises(ConfigError, match=r"arms.base: give `data` .*, `model` or `untuned: true`"):
         build(RunConfig, _values(tmp_path, arms={"base": {"untuned": "yes"}}))
+
+
+# ---- Seq-Instruct as a data source of the arms (issue 10) ----
+
+
+def _seqinstruct_reply(messages: list[dict]) -> str:
+    """A model that keeps every instruction (classifier) and answers every question (responder)."""
+    text = messages[-1]["content"]
+    return "Reasoning: it is fine as it is.\nOption: D" if "Option: <letter>" in text else "Paris."
+
+
+def test_arms_train_on_the_seqinstruct_stage_outputs_and_a_rerun_asks_nothing(
+    tmp_path, fake_stages, monkeypatch
+):
+    import seqtune.train.pipeline
+    from fake_openai import FakeOpenAI
+
+    trained: dict[str, str] = {}
+
+    def train(config):
+        trained[Path(config.output_dir).name] = config.data
+        (Path(config.output_dir) / "model").mkdir(parents=True, exist_ok=True)
+        return Path(config.output_dir)
+
+    monkeypatch.setattr(seqtune.train.pipeline, "run_train", train)
+    data = tmp_path / "inputs" / "instructions.jsonl"
+    data.parent.mkdir(parents=True)
+    data.write_text(
+        '{"instruction": "Name the capital of France.", "input": "", "output": "Paris"}\n', encoding="utf-8"
+    )
+    with FakeOpenAI(answer=_seqinstruct_reply) as server:
+        values = _values(
+            tmp_path,
+            augment={},
+            arms={"IT": {"data": "seqinstruct-it"}, "SeqInstruct": {"data": "seqinstruct"}},
+            seqinstruct={
+                "inputs": [str(data)],
+                "backend": "openai",
+                "model": "fake",
+                "base_url": server.base_url,
+                "rounds": 1,
+            },
+        )
+        _run(values)
+        asked = server.received
+        root = tmp_path / "run"
+        assert trained == {
+            "IT": str(root / "seqinstruct" / "it.jsonl"),
+            "SeqInstruct": str(root / "seqinstruct" / "data.jsonl"),
+        }
+        assert all(Path(path).is_file() for path in trained.values())
+        assert not (root / "augment").exists()  # no arm needs augment's data
+        records = [
+            json.loads(line) for line in (root / "seqinstruct" / "data.jsonl").read_text().splitlines()
+        ]
+        assert [(r["instruction"], r["output"]) for r in records] == [
+            ("Name the capital of France.", "Paris.")
+        ]
+        # the tiny base's tokenizer learns from the Seq-Instruct data when there is no augmented data
+        assert plan_run(build(RunConfig, values)).tiny_base.data == str(root / "seqinstruct" / "data.jsonl")
+        trained.clear()
+        _run(values)
+        assert server.received == asked and trained == {}  # finished stages are skipped, nothing asked again
+        values["seqinstruct"]["rounds"] = 2
+        _run(values)
+        assert set(trained) == {"IT", "SeqInstruct"}  # new data, new models
+
+
+def test_a_seqinstruct_arm_without_its_section_fails_before_anything_runs(tmp_path, fake_stages):
+    values = _values(tmp_path, arms={"SeqInstruct": {"data": "seqinstruct"}})
+    with pytest.raises(ConfigError, match="seqinstruct"):
+        _run(values)
+    assert fake_stages == [] and not (tmp_path / "run").exists()

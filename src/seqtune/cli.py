@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             format="%(message)s",
             stream=sys.stderr,
         )
+        # the openai client's transport logs every request at INFO: thousands of lines in a model-calling stage
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         from seqtune.config import config_from_args
 
         spec = COMMANDS[namespace.command]

@@ -96,6 +96,20 @@ class RunLayout:
         return self.augment / "original.jsonl"
 
     @property
+    def seqinstruct(self) -> Path:
+        return self.root / "seqinstruct"
+
+    @property
+    def seqinstruct_data(self) -> Path:
+        """The LLM-rewritten sequential instructions with the model's responses (arm data `seqinstruct`)."""
+        return self.seqinstruct / "data.jsonl"
+
+    @property
+    def seqinstruct_control(self) -> Path:
+        """The original instructions answered by the same model (arm data `seqinstruct-it`, the IT control)."""
+        return self.seqinstruct / "it.jsonl"
+
+    @property
     def base_model(self) -> Path:
         return self.root / "base_model"
 
@@ -122,6 +136,15 @@ class RunLayout:
     @property
     def hash_cache(self) -> Path:
         return self.root / HASH_CACHE
+
+
+def answer_cache(output: str | Path, cache_path: str | None) -> Path:
+    """A model-calling stage's answer cache: `cache_path`, else OUTPUT with the suffix .cache.sqlite beside it."""
+    if cache_path:
+        return Path(cache_path)
+    output = Path(output)
+    stem = output.name.removesuffix(".gz").removesuffix(".jsonl")
+    return output.with_name(f"{stem}.cache.sqlite")
 
 
 # ---- ownership: delete only what a run created ----

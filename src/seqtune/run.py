@@ -1,4 +1,5 @@
-"""`seqtune run CONFIG.yaml`: augment → train (one model per arm) → generate → score → report in one folder.
+"""`seqtune run CONFIG.yaml`: augment / seqinstruct → train (one model per arm) → generate → score → report in one
+folder.
 
 The folder's layout is `seqtune.layout.RunLayout`'s. Before anything runs, every stage config is built and
 validated and every name is checked against its registry (tasks, their variants, steps), so a typo
@@ -38,9 +39,11 @@ from seqtune.records import (
 
 log = logging.getLogger(__name__)
 
-STAGES = ("augment", "train", "generate", "score", "report")
+STAGES = ("augment", "seqinstruct", "train", "generate", "score", "report")
 TINY_MODELS = ("tiny", "tiny-instructblip")
 """Base models built by training (train/config.py): a run builds one and shares it between its arms."""
+DATA_SOURCES = ("original", "augmented", "seqinstruct", "seqinstruct-it")
+"""What an arm's `data` may name besides a file: the outputs of the run's augment and seqinstruct stages."""
 # Config keys that name what a stage writes; keys naming a cache (which the stage both reads and writes, and
 # whose content never changes what it computes) are left out too: neither holds an input of the stage.
 _OUTPUT_KEYS = ("output", "output_dir")
@@ -56,10 +59,15 @@ class RunConfig:
     """Seed for augmentation and training (a stage section may set its own)."""
     augment: dict[str, Any] = field(default_factory=dict)
     """`seqtune augment` options (inputs, steps, ...); `output` is set by the run."""
+    seqinstruct: dict[str, Any] = field(default_factory=dict)
+    """`seqtune seqinstruct` options (inputs, backend, model, base_url, rounds ...): an LLM rewrites the instructions
+    into sequential ones and answers them (arm data `seqinstruct`); arm data `seqinstruct-it` is the original
+    instructions answered by the same model (the IT control). `output` and `it_output` are set by the run."""
     arms: dict[str, Any] = field(
         default_factory=lambda: {"IT": {"data": "original"}, "SIT": {"data": "augmented"}}
     )
-    """Models to compare. Each arm: `data` (original | augmented | a file) and optional `train` overrides; or
+    """Models to compare. Each arm: `data` (original | augmented | seqinstruct | seqinstruct-it | a file) and
+    optional `train` overrides; or
     `model` (a hub id or folder) to evaluate an existing model without training; or `untuned: true` to evaluate
     the base model the trained arms start from (`train.model`, or the shared tiny base), untrained — the "prompt"
     row of Table 4."""
@@ -89,7 +97,7 @@ class RunConfig:
                 {"data", "model"} & set(spec) or spec.get("untuned") is True
             ):
                 raise ConfigError(
-                    f"arms.{arm}: give `data` (original | augmented | a file), `model` or `untuned: true`"
+                    f"arms.{arm}: give `data` ({' | '.join(DATA_SOURCES)} | a file), `model` or `untuned: true`"
                 )
         tasks: dict[str, int] = {}
         for index, entry in enumerate(self.eval):
@@ -129,6 +137,9 @@ class Plan:
     augment: Any
     """AugmentConfig, or None when no arm trains on augmented data."""
     augment_digest: str | None
+    seqinstruct: Any
+    """SeqInstructConfig, or None when no arm trains on Seq-Instruct data."""
+    seqinstruct_digest: str | None
     arms: list[Arm]
     tiny_base: Any
     """The TrainConfig whose tiny model all arms share (None unless `model` is `tiny` or `tiny-instructblip`)."""
@@ -192,28 +203,52 @@ def plan_run(config: RunConfig) -> Plan:
     from seqtune.generate.config import GenerateConfig
     from seqtune.report.config import ReportConfig
     from seqtune.score import ScoreConfig
+    from seqtune.seqinstruct.config import SeqInstructConfig
     from seqtune.train.config import TrainConfig
 
     run = RunLayout(Path(config.output_dir))
     hashes = HashCache(run.hash_cache)
     _refuse_inputs_inside(config, run)
-    data_files = {"original": run.original, "augmented": run.augmented}
+    data_files = {
+        "original": run.original,
+        "augmented": run.augmented,
+        "seqinstruct": run.seqinstruct_data,
+        "seqinstruct-it": run.seqinstruct_control,
+    }
     trained = {name: spec for name, spec in config.arms.items() if "data" in spec and "model" not in spec}
+    sources = {spec["data"] for spec in trained.values()}
     augment = augment_digest = None
-    if config.augment or any(spec["data"] in data_files for spec in trained.values()):
+    if config.augment or sources & {"original", "augmented"}:
         augment = build(
             AugmentConfig,
             {"seed": config.seed, **config.augment, "output": str(run.augmented)},
             context="augment",
         )
         augment_digest = _hash(to_dict(augment), _input_digest(to_dict(augment), run, hashes))
+    seqinstruct = seqinstruct_digest = None
+    if config.seqinstruct or sources & {"seqinstruct", "seqinstruct-it"}:
+        seqinstruct = build(
+            SeqInstructConfig,
+            {
+                "seed": config.seed,
+                **config.seqinstruct,
+                "output": str(run.seqinstruct_data),
+                # the IT control costs a response per instruction: asked for only when an arm trains on it
+                "it_output": str(run.seqinstruct_control) if "seqinstruct-it" in sources else "",
+            },
+            context="seqinstruct",
+        )
+        seqinstruct_digest = _hash(to_dict(seqinstruct), _input_digest(to_dict(seqinstruct), run, hashes))
+    data_digest = _hash(augment_digest, seqinstruct_digest)
     shared_train = {"seed": config.seed, **_with_preset(config.train)}
     tiny_base = base_digest = None
     if trained and shared_train.get("model", "tiny") in TINY_MODELS:
-        # one tiny model, its tokenizer trained on all the training text, so that the arms differ only in data
-        values = {**shared_train, "data": str(run.augmented), "output_dir": str(run.base_model)}
+        # one tiny model, its tokenizer trained on the training text, so that the arms differ only in data: the
+        # augmented data (which holds the originals), else the Seq-Instruct data
+        text = run.augmented if augment is not None else run.seqinstruct_data
+        values = {**shared_train, "data": str(text), "output_dir": str(run.base_model)}
         tiny_base = build(TrainConfig, values, context="train")
-        base_digest = _hash(to_dict(tiny_base), augment_digest, _input_digest(values, run, hashes))
+        base_digest = _hash(to_dict(tiny_base), data_digest, _input_digest(values, run, hashes))
         shared_train["model"] = str(run.base_model)
 
     arms = []
@@ -231,7 +266,7 @@ def plan_run(config: RunConfig) -> Plan:
         values = {**shared_train, **spec.get("train", {})}
         values.update(data=str(data_files.get(spec["data"], spec["data"])), output_dir=str(run.train(name)))
         train = build(TrainConfig, values, context=f"arms.{name}.train")
-        digest = _hash(to_dict(train), augment_digest, base_digest, _input_digest(values, run, hashes))
+        digest = _hash(to_dict(train), data_digest, base_digest, _input_digest(values, run, hashes))
         arms.append(Arm(name, str(run.model(name)), digest, train))
 
     evaluations = []
@@ -266,12 +301,32 @@ def plan_run(config: RunConfig) -> Plan:
         context="report",
     )
     _check_names(augment, generates)
-    return Plan(run, augment, augment_digest, arms, tiny_base, base_digest, evaluations, report, hashes)
+    return Plan(
+        run,
+        augment,
+        augment_digest,
+        seqinstruct,
+        seqinstruct_digest,
+        arms,
+        tiny_base,
+        base_digest,
+        evaluations,
+        report,
+        hashes,
+    )
 
 
 def _refuse_inputs_inside(config: RunConfig, run: RunLayout) -> None:
     """An input inside the run folder could be overwritten or deleted by the run (e.g. `augment/data.jsonl`)."""
-    sections = [config.augment, config.train, config.arms, config.eval, config.generate, config.score]
+    sections = [
+        config.augment,
+        config.seqinstruct,
+        config.train,
+        config.arms,
+        config.eval,
+        config.generate,
+        config.score,
+    ]
     inputs = [path for section in sections for path in _named_paths(section)]
     if run.root.exists():
         layout.refuse_output_that_is_input(run.root, inputs, folder=True)
@@ -312,8 +367,10 @@ def _check_inputs_exist(config: RunConfig) -> None:
     shipped config may name data made beforehand by another command)."""
     for name, spec in config.arms.items():
         data = spec.get("data")
-        if data is not None and data not in ("original", "augmented") and not _exists(str(data)):
-            raise ConfigError(f"arms.{name}.data: no such file: {data} (nor original or augmented)")
+        if data is not None and data not in DATA_SOURCES and not _exists(str(data)):
+            raise ConfigError(
+                f"arms.{name}.data: no such file: {data} (nor one of {', '.join(DATA_SOURCES)})"
+            )
     for index, entry in enumerate(config.eval):
         data = entry.get("data")
         if isinstance(data, str) and looks_like_path(data) and not _exists(data):
@@ -379,6 +436,15 @@ def _run_stages(plan: Plan, config: RunConfig) -> None:
         run_augment(plan.augment)
         _write_originals(Path(plan.augment.output), run.original)
         augment.mark_done()
+
+    seqinstruct = Stage(run.seqinstruct, plan.seqinstruct_digest, config.force)
+    if plan.seqinstruct is not None and "seqinstruct" in wanted and not seqinstruct.done():
+        from seqtune.seqinstruct.pipeline import run_seqinstruct
+
+        log.info("== seqinstruct")
+        layout.claim(run.seqinstruct, created_by="seqtune run: seqinstruct")
+        run_seqinstruct(plan.seqinstruct)  # resumes from its answer cache when an earlier attempt was killed
+        seqinstruct.mark_done()
 
     if "train" in wanted:
         _train(plan, config.force)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from seqtune.config import Range
 from seqtune.errors import ConfigError
-from seqtune.layout import manifest_path, refuse_output_that_is_input
+from seqtune.layout import answer_cache, manifest_path, refuse_output_that_is_input
 from seqtune.lm.settings import LMSettings
 
 
@@ -153,8 +153,4 @@ class AugmentConfig(LMSettings):
     @property
     def answer_cache(self) -> Path:
         """The model's answer cache: `cache_path`, else OUTPUT with the suffix .cache.sqlite."""
-        if self.cache_path:
-            return Path(self.cache_path)
-        output = Path(self.output)
-        stem = output.name.removesuffix(".gz").removesuffix(".jsonl")
-        return output.with_name(f"{stem}.cache.sqlite")
+        return answer_cache(self.output, self.cache_path)
