@@ -556,3 +556,67 @@ def test_a_seqinstruct_arm_without_its_section_fails_before_anything_runs(tmp_pa
     with pytest.raises(ConfigError, match="seqinstruct"):
         _run(values)
     assert fake_stages == [] and not (tmp_path / "run").exists()
+
+
+def test_the_judge_stage_compares_every_arm_with_the_it_arm_on_seqeval(tmp_path, fake_stages, monkeypatch):
+    import seqtune.generate.pipeline
+    from fake_openai import FakeOpenAI
+    from seqtune.tasks import TASKS
+
+    items = [
+        {"instruction": "Name a planet, then describe its atmosphere.", "iteration": 1},
+        {"instruction": "List two fruits, then say which is sweeter.", "iteration": 2},
+    ]
+    data = tmp_path / "inputs" / "seqEval.json"
+    data.parent.mkdir(parents=True)
+    data.write_text(json.dumps(items), encoding="utf-8")
+
+    def generate(config):  # what generate writes for the seqeval task, the response naming the model
+        task = TASKS.get("seqeval")()
+        lines = []
+        for example in task.load(config.data):
+            spec = task.build_prompt(example, "plain")
+            record = {"id": example.id, "task": "seqeval", "variant": "plain", "prompt": spec.instruction}
+            record |= {"response": f"answer of {config.model}", "model": config.model, "adapter": None}
+            lines.append(
+                json.dumps({**record, "decoding": {}, **task.prediction_fields(example, spec)}) + "\n"
+            )
+        (Path(config.output) / "predictions.jsonl").write_text("".join(lines), encoding="utf-8")
+
+    monkeypatch.setattr(seqtune.generate.pipeline, "run_generate", generate)
+
+    def reply(messages):
+        return "[[A]]" if "[Output (a)]" in messages[-1]["content"] else "Following: yes\nScore: 4"
+
+    with FakeOpenAI(answer=reply) as server:
+        values = _values(
+            tmp_path,
+            augment={},
+            arms={"SIT": {"model": "sit-model"}, "IT": {"model": "it-model"}},
+            eval=[{"task": "seqeval", "data": str(data)}],
+            judge={"backend": "openai", "model": "judge", "base_url": server.base_url},
+        )
+        _run(values)
+        asked = server.received
+        summary = json.loads((tmp_path / "run" / "judge" / "judge_summary.json").read_text(encoding="utf-8"))
+        pairs = [(p["a"]["model"], p["b"]["model"], p["pairs"], p["ties"]) for p in summary["pairwise"]]
+        assert pairs == [("sit-model", "it-model", 2, 2)]  # a judge that always picks the first: ties
+        assert sorted(s["model"] for s in summary["per_response"]) == ["it-model", "sit-model"]
+        assert asked == 2 * 2 + 2 * 2  # 2 arms × 2 responses, and 2 pairs × 2 orders
+        plan = plan_run(build(RunConfig, values))
+        assert str(tmp_path / "run" / "judge") in plan.report.runs
+        _run(values)
+        assert server.received == asked  # judged once
+
+
+def test_a_judge_needs_seqeval_responses_and_a_known_baseline(tmp_path):
+    values = _values(tmp_path, judge={"model": "judge"})
+    with pytest.raises(ConfigError, match="judge: needs an eval entry with task seqeval"):
+        plan_run(build(RunConfig, values))
+    values = _values(
+        tmp_path,
+        eval=[{"task": "seqeval", "data": str(tmp_path)}],
+        judge={"model": "judge", "baseline": "Base"},
+    )
+    with pytest.raises(ConfigError, match="judge.baseline: 'Base' is not an arm"):
+        plan_run(build(RunConfig, values))

@@ -25,8 +25,10 @@ from seqtune.errors import ConfigError, SeqtuneError
 from seqtune.generate.config import GenerateConfig
 from seqtune.generate.pipeline import run_generate
 from seqtune.judge.config import JudgeConfig
-from seqtune.judge.pipeline import JUDGMENTS, SUMMARY, outcome, run_judge
+from seqtune.judge.pipeline import outcome, run_judge
 from seqtune.judge.verdicts import FIRST, SECOND, TIE, parse_pair, parse_single
+from seqtune.layout import JUDGE_SUMMARY as SUMMARY
+from seqtune.layout import JUDGMENTS
 from seqtune.report.config import ReportConfig
 from seqtune.report.pipeline import run_report
 from seqtune.score import ScoreConfig, run_score

@@ -39,6 +39,10 @@ PREDICTIONS = "predictions.jsonl"
 SCORES = "scores.jsonl"
 SUMMARY = "summary.json"
 REPORT = "report.md"
+JUDGE_FOLDER = "judge"
+"""`seqtune judge`'s default output folder, beside the first predictions file (a run's: `judge/` in its root)."""
+JUDGMENTS = "judgments.jsonl"
+JUDGE_SUMMARY = "judge_summary.json"
 HEADLINE_TABLES = ("table5.md", "table4.md")
 """The report's main table, printed at the end of a run (the first one the report has): accuracy and following of
 IT and SIT arms under the non-sequential and sequential prompts (Table 5 of the paper), the effect SIT is about, or
@@ -128,6 +132,10 @@ class RunLayout:
 
     def evaluation(self, arm: str, task: str) -> Path:
         return self.evaluations / plain_name(arm, "arm") / plain_name(task, "task")
+
+    @property
+    def judge(self) -> Path:
+        return self.root / JUDGE_FOLDER
 
     @property
     def report(self) -> Path:

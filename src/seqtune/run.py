@@ -39,7 +39,7 @@ from seqtune.records import (
 
 log = logging.getLogger(__name__)
 
-STAGES = ("augment", "seqinstruct", "train", "generate", "score", "report")
+STAGES = ("augment", "seqinstruct", "train", "generate", "score", "judge", "report")
 TINY_MODELS = ("tiny", "tiny-instructblip")
 """Base models built by training (train/config.py): a run builds one and shares it between its arms."""
 DATA_SOURCES = ("original", "augmented", "seqinstruct", "seqinstruct-it")
@@ -80,6 +80,10 @@ class RunConfig:
     """`seqtune generate` options shared by every task (batch_size, max_new_tokens ...)."""
     score: dict[str, Any] = field(default_factory=dict)
     """`seqtune score` options (thresholds, bertscore ...)."""
+    judge: dict[str, Any] = field(default_factory=dict)
+    """`seqtune judge` options for the judge model (backend, model, base_url ...): every arm's `seqeval` responses are
+    judged (following, quality) and compared with those of the `baseline` arm (an arm name; default IT when there
+    is one) for the SeqEval table. Needs an eval entry with task seqeval."""
     report: dict[str, Any] = field(default_factory=dict)
     """`seqtune report` options (labels, arm_order ...)."""
     stages: list[str] = field(default_factory=lambda: list(STAGES))
@@ -145,6 +149,9 @@ class Plan:
     """The TrainConfig whose tiny model all arms share (None unless `model` is `tiny` or `tiny-instructblip`)."""
     base_digest: str | None
     evaluations: list[Evaluation]
+    judge: Any
+    """JudgeConfig, or None when the run has no judge section."""
+    judge_digest: str | None
     report: Any
     hashes: HashCache
     """The input hashes computed while planning (saved once the run holds its folder)."""
@@ -288,6 +295,7 @@ def plan_run(config: RunConfig) -> Plan:
             digest = _hash(to_dict(generate), arm.digest, _input_digest(to_dict(generate), run, hashes))
             evaluations.append(Evaluation(arm.name, folder, generate, score, digest))
 
+    judge, judge_digest = _plan_judge(config, arms, evaluations, run)
     labels = {arm.model: arm.name for arm in arms}
     report = build(
         ReportConfig,
@@ -295,7 +303,7 @@ def plan_run(config: RunConfig) -> Plan:
             "arm_order": [arm.name for arm in arms],
             **config.report,
             "labels": {**labels, **config.report.get("labels", {})},
-            "runs": [str(run.evaluations)],
+            "runs": [str(run.evaluations), *([str(run.judge)] if judge is not None else [])],
             "output": str(run.report),
         },
         context="report",
@@ -311,9 +319,43 @@ def plan_run(config: RunConfig) -> Plan:
         tiny_base,
         base_digest,
         evaluations,
+        judge,
+        judge_digest,
         report,
         hashes,
     )
+
+
+def _plan_judge(
+    config: RunConfig, arms: list[Arm], evaluations: list[Evaluation], run: RunLayout
+) -> tuple[Any, str | None]:
+    """The judge stage's config: each arm's seqeval predictions, compared with the baseline arm's."""
+    from seqtune.judge.config import JudgeConfig
+
+    if not config.judge:
+        return None, None
+    judged = {e.arm: e for e in evaluations if e.generate.task == "seqeval"}
+    if not judged:
+        raise ConfigError("judge: needs an eval entry with task seqeval (the responses it judges)")
+    values = dict(config.judge)
+    names = [arm.name for arm in arms]
+    baseline = values.pop("baseline", "IT" if "IT" in names else "")
+    if baseline and baseline not in judged:
+        raise ConfigError(f"judge.baseline: '{baseline}' is not an arm of the run ({', '.join(names)})")
+    folders = [str(e.folder) for arm, e in judged.items() if arm != baseline] or [
+        str(judged[baseline].folder)
+    ]
+    judge = build(
+        JudgeConfig,
+        {
+            **values,
+            "predictions": folders,
+            "baseline": str(judged[baseline].folder) if baseline else "",
+            "output": str(run.judge),
+        },
+        context="judge",
+    )
+    return judge, _hash(to_dict(judge), sorted(e.digest for e in judged.values()))
 
 
 def _refuse_inputs_inside(config: RunConfig, run: RunLayout) -> None:
@@ -326,6 +368,7 @@ def _refuse_inputs_inside(config: RunConfig, run: RunLayout) -> None:
         config.eval,
         config.generate,
         config.score,
+        config.judge,
     ]
     inputs = [path for section in sections for path in _named_paths(section)]
     if run.root.exists():
@@ -463,6 +506,15 @@ def _run_stages(plan: Plan, config: RunConfig) -> None:
 
             log.info("== score %s / %s", evaluation.arm, evaluation.generate.task)
             run_score(evaluation.score)
+
+    judge = Stage(run.judge, plan.judge_digest, config.force)
+    if plan.judge is not None and "judge" in wanted and not judge.done():
+        from seqtune.judge.pipeline import run_judge
+
+        log.info("== judge")
+        layout.claim(run.judge, created_by="seqtune run: judge")
+        run_judge(plan.judge)  # resumes from its answer cache when an earlier attempt was killed
+        judge.mark_done()
 
     if "report" in wanted and plan.evaluations:
         from seqtune.report.pipeline import run_report

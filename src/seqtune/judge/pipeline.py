@@ -31,6 +31,7 @@ from seqtune.config import to_dict
 from seqtune.errors import ConfigError, RecordError, SeqtuneError
 from seqtune.judge.config import JudgeConfig
 from seqtune.judge.verdicts import FIRST, SECOND, TIE, parse_pair, parse_single
+from seqtune.layout import JUDGE_FOLDER, JUDGE_SUMMARY, JUDGMENTS
 from seqtune.lm.base import Completion, Decoding, Request
 from seqtune.lm.settings import build_lm
 from seqtune.manifest import write_manifest
@@ -39,11 +40,6 @@ from seqtune.templates import fill
 
 log = logging.getLogger(__name__)
 
-FOLDER = "judge"
-"""The default output folder, beside the first predictions file."""
-JUDGMENTS = "judgments.jsonl"
-SUMMARY = "judge_summary.json"
-"""What `seqtune report` looks for under its runs (seqtune.report.seqeval)."""
 CACHE = "judge_cache.sqlite"
 SINGLE_FIELDS = ("instruction", "response")
 PAIR_FIELDS = ("instruction", "first", "second")
@@ -376,8 +372,8 @@ def run_judge(config: JudgeConfig) -> Path:
     baseline = _prediction_file(config.baseline).resolve() if config.baseline else None
     # one file given twice (or as the baseline too) is one arm
     files = list(dict.fromkeys([*(path.resolve() for path in paths), *([baseline] if baseline else [])]))
-    output = Path(config.output) if config.output else paths[0].parent / FOLDER
-    for name in (JUDGMENTS, SUMMARY):
+    output = Path(config.output) if config.output else paths[0].parent / JUDGE_FOLDER
+    for name in (JUDGMENTS, JUDGE_SUMMARY):
         layout.refuse_output_that_is_input(output / name, files)
     with layout.locked(output, "seqtune judge"):
         return _judge(config, files, baseline, output)
@@ -451,7 +447,7 @@ def _judge(config: JudgeConfig, files: list[Path], baseline_path: Path | None, o
         "prompts": prompts,
         "decoding": decoding.to_dict(),
     }
-    summary_path = output / SUMMARY
+    summary_path = output / JUDGE_SUMMARY
     write_json(
         summary_path, {"judge": judge, "rules": RULES, "per_response": per_response, "pairwise": pairwise}
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from seqtune.errors import RecordError, SeqtuneError
-from seqtune.judge.pipeline import SUMMARY
+from seqtune.layout import JUDGE_SUMMARY
 from seqtune.records import read_json
 from seqtune.report.config import ReportConfig
 from seqtune.report.loading import ResultIndex, _check_numbers, display_arm
@@ -26,8 +26,8 @@ def judge_summaries(runs: list[str]) -> list[Path]:
     for run in map(Path, runs):
         found += (
             [run]
-            if run.is_file() and run.name == SUMMARY
-            else sorted(run.rglob(SUMMARY))
+            if run.is_file() and run.name == JUDGE_SUMMARY
+            else sorted(run.rglob(JUDGE_SUMMARY))
             if run.is_dir()
             else []
         )
