@@ -9,9 +9,14 @@ of --prompt-tokens + a response of --response-tokens (loss on the response only)
 Training: forward + backward + AdamW step on micro-batches of --batch-size (autocast bf16 on a GPU), after
 --warmup steps; reported: samples/s and peak memory. This times the model's step, not the Trainer's data loading
 (image decoding and resizing happen in the data loader, off this path).
-Generation: --prompts prompts, greedy, exactly --new-tokens new tokens each (EOS suppressed, so both ways generate
-the same number), once in batches of --gen-batch-size (left-padded prompts of different lengths) and once one at a
-time; reported: new tokens/s of each and the speed-up.
+Generation: the path `seqtune generate` takes (`seqtune.lm.hf_vlm.HFVisionLM.complete`: tokenizing with the
+processor's layout, reading and resizing each image file, left-padded batches, decoding the answers), on the same
+model cast to the generation dtype (bf16 on a GPU, as generate loads it), with a processor built here (a BPE
+tokenizer trained on random words, InstructBLIP's image processor) and --prompts random JPEG images of
+--image-height × --image-width on disk. --prompts prompts of different lengths, greedy, exactly --new-tokens new
+tokens each (EOS suppressed, so both ways generate the same number), once in batches of --gen-batch-size and once
+one at a time (batch_size=1); reported: new tokens/s and requests/s of each, the speed-up, and the mean prompt
+length in tokens (image tokens and BOS included).
 
     python benchmarks/vlm_throughput.py --shape tiny                 # CPU, seconds
     python benchmarks/vlm_throughput.py --shape 7b --json 7b.json    # InstructBLIP-Vicuna-7B shape, one CUDA GPU
@@ -20,10 +25,15 @@ time; reported: new tokens/s of each and the speed-up.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import random
 import resource
+import string
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -87,10 +97,34 @@ SHAPES = {
         num_query_tokens=4,
     ),
 }
-PAD, BOS, EOS = 0, 1, 2
+PAD, BOS, EOS = 3, 1, 2
+"""The ids of seqtune.tiny_model's tokenizers (<unk>, <s>, </s>, <pad>)."""
 
 
-def build_model(shape: dict, device: torch.device, half: torch.dtype | None):
+def random_text(rng: random.Random, words: int) -> str:
+    return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 8))) for _ in range(words))
+
+
+def build_processor(shape: dict):
+    """An InstructBlipProcessor without a download: a BPE tokenizer trained on random words (at most the model's
+    vocabulary less one id, kept for `<image>`), a copy of it for the Q-Former, InstructBLIP's image processor."""
+    from transformers import BlipImageProcessor, InstructBlipProcessor
+
+    from seqtune.tiny_model import train_tokenizer
+
+    rng = random.Random(0)
+    vocab = min(shape["text"]["vocab_size"], shape["qformer"]["vocab_size"]) - 1
+    tokenizer = train_tokenizer([random_text(rng, 50) for _ in range(2000)], vocab)
+    qformer_tokenizer = copy.deepcopy(tokenizer)
+    qformer_tokenizer.padding_side = "right"
+    size = shape["vision"]["image_size"]
+    image_processor = BlipImageProcessor(size={"height": size, "width": size}, do_convert_rgb=True)
+    return InstructBlipProcessor(
+        image_processor, tokenizer, qformer_tokenizer, num_query_tokens=shape["num_query_tokens"]
+    )
+
+
+def build_model(shape: dict, device: torch.device, half: torch.dtype | None, image_token: int):
     from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration, LlamaConfig
 
     from seqtune.train.instructblip import set_trainable
@@ -101,7 +135,7 @@ def build_model(shape: dict, device: torch.device, half: torch.dtype | None):
         qformer_config=dict(shape["qformer"], pad_token_id=PAD),
         text_config=text.to_dict(),
         num_query_tokens=shape["num_query_tokens"],
-        image_token_index=shape["text"]["vocab_size"] - 1,
+        image_token_index=image_token,
     )
     torch.manual_seed(0)
     default = torch.get_default_dtype()
@@ -118,11 +152,11 @@ def build_model(shape: dict, device: torch.device, half: torch.dtype | None):
 def random_batch(model, batch: int, prompt_tokens: list[int], response: int, device, generator) -> dict:
     """Left-padded `<image>` × Q + BOS + prompt (+ response, scored) rows; prompts may differ in length."""
     config = model.config
-    vocab = config.text_config.vocab_size - 1
+    vocab = config.image_token_index  # the tokenizer's ids below <image>, special tokens left out below
     image = [config.image_token_index] * config.num_query_tokens
     rows, labels = [], []
     for length in prompt_tokens[:batch]:
-        text = torch.randint(3, vocab, (length + response,), generator=generator).tolist()
+        text = torch.randint(4, vocab, (length + response,), generator=generator).tolist()
         rows.append(image + [BOS] + text)
         labels.append([-100] * (len(image) + 1 + length) + text[length:])
     longest = max(map(len, rows))
@@ -191,40 +225,78 @@ def time_training(model, args, device, half) -> dict:
     }
 
 
-@torch.no_grad()
-def time_generation(model, args, device, half) -> dict:
+def prompt_of(tokenizer, rng: random.Random, tokens: int) -> str:
+    """Random words up to `tokens` text tokens (BOS included)."""
+    words: list[str] = []
+    while len(tokenizer(" ".join(words))["input_ids"]) < tokens:
+        words.append(random_text(rng, 1))
+    return " ".join(words)
+
+
+def write_images(folder: Path, count: int, height: int, width: int) -> list[str]:
+    """Random-noise JPEGs (COCO-like size and format): the back-end reads and resizes each one."""
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(2)
+    paths = []
+    for index in range(count):
+        pixels = torch.randint(0, 256, (height, width, 3), generator=generator, dtype=torch.uint8).numpy()
+        path = folder / f"image_{index}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def time_generation(model, processor, args, device, half) -> dict:
+    from seqtune.lm.base import Decoding, Request
+    from seqtune.lm.hf_vlm import HFVisionLM
+
+    if half is not None:
+        model.to(
+            half
+        )  # as generate loads it (dtype auto: bf16 on a GPU); training kept the trained groups fp32
     model.eval()
-    generator = torch.Generator().manual_seed(1)
+    rng = random.Random(1)
     lengths = [args.prompt_tokens - (i * 7) % max(1, args.prompt_tokens // 2) for i in range(args.prompts)]
-    settings = dict(
-        max_new_tokens=args.new_tokens,
-        min_new_tokens=args.new_tokens,
-        do_sample=False,
-        pad_token_id=PAD,
-        eos_token_id=EOS,
-    )
+    decoding = Decoding(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+    with tempfile.TemporaryDirectory(prefix="vlm-bench-") as folder:
+        images = write_images(Path(folder), args.prompts, args.image_height, args.image_width)
+        requests = [
+            Request(prompt=prompt_of(processor.tokenizer, rng, length), images=(image,), decoding=decoding)
+            for length, image in zip(lengths, images, strict=True)
+        ]
 
-    def generate(batch_lengths: list[int]) -> int:
-        batch = random_batch(model, len(batch_lengths), batch_lengths, 0, device, generator)
-        batch.pop("labels")
-        with torch.autocast(device.type, dtype=half, enabled=half is not None):
-            out = model.generate(**batch, **settings)
-        return out.shape[0] * args.new_tokens
+        def run(batch_size: int, subset: list[Request]) -> tuple[float, int]:
+            lm = HFVisionLM(
+                "benchmark",
+                network=model,
+                processor=processor,
+                batch_size=batch_size,
+                reject_incomplete=False,
+            )
+            synchronize(device)
+            start = time.perf_counter()
+            completions = lm.complete(subset)
+            synchronize(device)
+            if not all(c.ok for c in completions):
+                raise RuntimeError(next(c.error for c in completions if not c.ok))
+            return time.perf_counter() - start, len(subset) * args.new_tokens
 
-    generate(lengths[: args.gen_batch_size])  # warm-up (kernels, allocator)
-    results = {}
-    for name, size in (("batched", args.gen_batch_size), ("one_at_a_time", 1)):
-        synchronize(device)
-        start = time.perf_counter()
-        tokens = sum(generate(lengths[i : i + size]) for i in range(0, len(lengths), size))
-        synchronize(device)
-        results[name] = {
-            "new_tokens_per_s": round(tokens / (time.perf_counter() - start), 2),
-            "new_tokens": tokens,
-        }
+        run(args.gen_batch_size, requests[: args.gen_batch_size])  # warm-up (kernels, allocator, first read)
+        results = {}
+        for name, size in (("batched", args.gen_batch_size), ("one_at_a_time", 1)):
+            seconds, tokens = run(size, requests)
+            results[name] = {
+                "new_tokens_per_s": round(tokens / seconds, 2),
+                "requests_per_s": round(len(requests) / seconds, 2),
+                "new_tokens": tokens,
+            }
+        lm = HFVisionLM("benchmark", network=model, processor=processor)
+        encoded = lm.encode_with_images(requests)
     results["speed_up"] = round(
         results["batched"]["new_tokens_per_s"] / results["one_at_a_time"]["new_tokens_per_s"], 2
     )
+    results["mean_prompt_tokens"] = round(sum(len(ids) for ids, _ in encoded) / len(encoded), 1)
     return results
 
 
@@ -244,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=32, help="prompts generated for")
     parser.add_argument("--gen-batch-size", type=int, default=16)
     parser.add_argument("--new-tokens", type=int, default=24)
+    parser.add_argument(
+        "--image-height", type=int, default=480, help="images on disk (COCO's are about 480×640)"
+    )
+    parser.add_argument("--image-width", type=int, default=640)
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     args.batch_size = args.batch_size or (8 if args.shape == "7b" else 16)
@@ -261,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     half = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     torch.set_num_threads(torch.get_num_threads())
-    model, trained = build_model(SHAPES[args.shape], device, half)
+    processor = build_processor(SHAPES[args.shape])
+    image_token = processor.tokenizer.convert_tokens_to_ids(processor.image_token.content)
+    model, trained = build_model(SHAPES[args.shape], device, half, image_token)
     parameters = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for n, p in model.named_parameters() if n in set(trained))
     result = {
@@ -274,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         "trainable_m": round(trainable / 1e6, 2),
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
         "train": time_training(model, args, device, half),
-        "generate": time_generation(model, args, device, half),
+        "generate": time_generation(model, processor, args, device, half),
         "torch": torch.__version__,
     }
     import transformers

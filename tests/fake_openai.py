@@ -5,6 +5,12 @@ Answers are a function of the request (`answer(messages)`; default "PARAPHRASE: 
 "ENGLISH: <user text>" for translate requests), so outputs built from them can be checked exactly. Stop strings
 are honoured as OpenAI/vLLM do (the stop string is not returned).
 
+Vision and forced starts, as vLLM takes them: a message's content may be a list of parts (`text` parts are joined
+into the text `answer` sees; `image_url` parts must be base64 data URIs and are recorded, decoded, in `images` as
+(mime type, bytes)); a final assistant message is continued only with `continue_final_message: true` and
+`add_generation_prompt: false`, and the answer does not repeat it. Otherwise it is a 400: vLLM refuses the two
+flags together, and without them it would answer afresh after the message, which seqtune never wants.
+
 Faults: `faults` is consumed one per request; `faults_for` maps a substring of the user text to the fault every
 request containing it gets. Kinds: "500", "429" (with Retry-After), "timeout" (no answer before the client gives
 up), "malformed" (200 with a body that is not a completion), "empty" (200 with an empty answer), "length" (200,
@@ -14,6 +20,7 @@ whose body echoes the Authorization header, as some proxies do), "400" (a refuse
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -26,6 +33,23 @@ def answer_for(messages: list[dict]) -> str:
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     user = next((m["content"] for m in messages if m["role"] == "user"), "")
     return ("ENGLISH: " if "Translate" in system else "PARAPHRASE: ") + user
+
+
+def flatten(message: dict, images: list) -> dict:
+    """The message with its content parts as one text; the data-URI images appended to `images`."""
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    texts = []
+    for part in content:
+        if part["type"] == "text":
+            texts.append(part["text"])
+        else:
+            header, data = part["image_url"]["url"].split(",", 1)
+            if not (header.startswith("data:") and header.endswith(";base64")):
+                raise ValueError(f"not a base64 data URI: {header}")
+            images.append((header[len("data:") : -len(";base64")], base64.b64decode(data, validate=True)))
+    return {**message, "content": "\n".join(texts)}
 
 
 class FakeOpenAI:
@@ -48,6 +72,7 @@ class FakeOpenAI:
         self.answered: Counter[str] = Counter()  # user text → number of 200 answers
         self.headers_seen: list[dict] = []
         self.bodies: list[dict] = []  # every request body that parsed, in arrival order
+        self.images: list[tuple[str, bytes]] = []  # (mime type, bytes) of every image received
         self.request_times: list[float] = []
         self.answer_limit: int | None = None  # after this many answers, hold requests (a stalled server)
         self.released = threading.Event()
@@ -64,11 +89,25 @@ class FakeOpenAI:
                 except ValueError:
                     return self._send(400, b'{"error": "body is not JSON"}')
                 chat = self.path == "/v1/chat/completions"
-                messages = (
-                    request["messages"] if chat else [{"role": "user", "content": request.get("prompt")}]
-                )
-                user = messages[-1]["content"]
+                images: list[tuple[str, bytes]] = []
+                try:
+                    messages = (
+                        [flatten(m, images) for m in request["messages"]]
+                        if chat
+                        else [{"role": "user", "content": request.get("prompt")}]
+                    )
+                except (ValueError, KeyError, TypeError):
+                    return self._send(400, b'{"error": "bad content part"}')
+                continues = chat and messages[-1]["role"] == "assistant"
+                if continues and not (
+                    request.get("continue_final_message") and request.get("add_generation_prompt") is False
+                ):
+                    return self._send(
+                        400, b'{"error": "a final assistant message needs continue_final_message"}'
+                    )
+                user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
                 with server.lock:
+                    server.images.extend(images)
                     server.received += 1
                     server.headers_seen.append(dict(self.headers))
                     server.bodies.append(request)

@@ -8,6 +8,9 @@ reuses every saved prediction whose prompt, model and decoding are unchanged and
 final file is written atomically in task order (variant, then example), so a resumed run gives the same bytes.
 A back-end that replays responses written elsewhere (`backend=responses`) reuses nothing, and the examples it has
 no response for are left out of the predictions (it counts and names them).
+Tasks with images (vqav2, gqa: the prediction's `image`, under task_options.image_root) show each request its image
+(`Request.images`) when the back-end reads images (InstructBLIP through backend=hf, a server's chat endpoint); a
+text-only back-end on such a task, or InstructBLIP on a task without images, is a config error before any model call.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class Job:
     request: Request
     prompt: str
     """What the model reads (recorded in the prediction)."""
+    fields: dict
+    """The task's prediction fields (gold, expected steps, image ...)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -75,8 +80,41 @@ def choose_template(lm: LM, configured: str) -> PromptTemplate:
     return get_template(configured)
 
 
+def images_shown(task, fields: dict, lm: LM, task_options: dict) -> tuple[str, ...]:
+    """The images the model sees with this prediction's prompt: the task's `image` (already under
+    task_options.image_root when one is given), for a back-end that reads images; none for a replay."""
+    image = fields.get("image")
+    if lm.replays:
+        return ()
+    if image is None:
+        if lm.needs_images:
+            raise ConfigError(
+                f"model '{lm.model}' reads an image with every prompt, and task '{task.name}' has none: "
+                "give it a task with images (vqav2, gqa)"
+            )
+        return ()
+    if not lm.sees_images:
+        raise ConfigError(
+            f"task '{task.name}' shows the model an image, which the {lm.name} back-end cannot do with "
+            f"'{lm.model}' (text only): use an InstructBLIP model with backend=hf, a vision-language model "
+            "served with backend=openai and endpoint=chat, or backend=responses"
+        )
+    if not task_options.get("image_root") and not Path(image).is_absolute():
+        raise ConfigError(
+            f"task '{task.name}': its image paths are relative ({image}) and the model reads the images: set "
+            "task_options.image_root to the folder they are under"
+        )
+    return (image,)
+
+
 def build_jobs(
-    task, examples: list[Example], variants: list[str], lm: LM, template: PromptTemplate, decoding: Decoding
+    task,
+    examples: list[Example],
+    variants: list[str],
+    lm: LM,
+    template: PromptTemplate,
+    decoding: Decoding,
+    task_options: dict | None = None,
 ) -> list[Job]:
     jobs, seen = [], set()
     for variant in variants:
@@ -85,10 +123,12 @@ def build_jobs(
                 raise SeqtuneError(f"task '{task.name}': example id '{example.id}' occurs twice")
             seen.add((example.id, variant))
             spec = task.build_prompt(example, variant)
+            fields = task.prediction_fields(example, spec)
             if spec.response_prefix and not lm.continues_prompt:
                 raise ConfigError(
                     f"variant '{variant}' forces the start of the response, which the '{lm.name}' back-end's chat "
-                    "API cannot do; use backend=hf, or endpoint=completions"
+                    "API cannot do; use backend=hf, or endpoint=completions, or continue_final_message=true "
+                    "(a vLLM server)"
                 )
             # a chat template is the model's own (the tokenizer's or the server's): the request is a chat then
             written = (
@@ -102,9 +142,13 @@ def build_jobs(
             )
             # the forced start of the response is part of what the model reads, never of what it wrote
             request = Request(
-                **written, response_prefix=spec.response_prefix, decoding=decoding, id=(example.id, variant)
+                **written,
+                response_prefix=spec.response_prefix,
+                decoding=decoding,
+                images=images_shown(task, fields, lm, task_options or {}),
+                id=(example.id, variant),
             )
-            jobs.append(Job(example, variant, spec, request, lm.prompt_text(request)))
+            jobs.append(Job(example, variant, spec, request, lm.prompt_text(request), fields))
     return jobs
 
 
@@ -121,7 +165,7 @@ def prediction_record(
         "adapter": lm.adapter,
         "decoding": decoding,
         "prompt_template": template.name,
-        **task.prediction_fields(job.example, job.spec),
+        **job.fields,
     }
 
 
@@ -181,7 +225,7 @@ def generate_all(config: GenerateConfig, task, examples, variants, lm: LM, outpu
     template = choose_template(lm, config.prompt_template)
     decoding = decoding_from(config)
     decoding_dict = recorded_decoding(lm, decoding)
-    jobs = build_jobs(task, examples, variants, lm, template, decoding)
+    jobs = build_jobs(task, examples, variants, lm, template, decoding, config.task_options)
 
     final_path, partial_path = output / PREDICTIONS, output / PARTIAL
     # a replay reads its file afresh every run: a saved prediction is never reused, since the file may have changed

@@ -1,12 +1,13 @@
 """The language-model layer's types and interface: `LM.complete(requests, on_done) -> completions`.
 
 One request type (chat messages or an already written prompt, an optional forced response start, decoding settings,
-images for later) and one completion type (text, finish reason, cached or not, error) for every model seqtune
-calls: a local Hugging Face model (lm/hf.py), an OpenAI-compatible server (lm/openai_http.py), a replay of
-responses written elsewhere (lm/responses.py) and seq2seq translation models (lm/mt.py). `LM.complete` does
-what is common to all of them once: the disk cache (lm/cache.py; answers are stored as they arrive, so a killed
-run resumes without asking twice), identical requests sent once, the rules on unusable answers (`judge_answer`),
-a progress bar, and `on_done(indices, completions)` so callers can save results as they arrive.
+image paths for vision-language models) and one completion type (text, finish reason, cached or not, error) for
+every model seqtune calls: a local Hugging Face model (lm/hf.py; InstructBLIP with images: lm/hf_vlm.py), an
+OpenAI-compatible server (lm/openai_http.py), a replay of responses written elsewhere (lm/responses.py) and
+seq2seq translation models (lm/mt.py). `LM.complete` does what is common to all of them once: the disk cache
+(lm/cache.py; answers are stored as they arrive, so a killed run resumes without asking twice), identical requests
+sent once, the rules on unusable answers (`judge_answer`), a progress bar, and `on_done(indices, completions)` so
+callers can save results as they arrive.
 Modules of this package import torch, transformers and openai only inside functions.
 """
 
@@ -61,6 +62,23 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text if cut < 0 else text[:cut]
 
 
+_IMAGE_TYPES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def image_mime(head: bytes) -> str | None:
+    """The MIME type of an image file from its first 12 bytes (not its name: ShapeWorld writes PNG data under
+    COCO's .jpg names); None when it is not a PNG, JPEG, GIF, BMP or WebP file."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _IMAGE_TYPES if head.startswith(magic)), None)
+
+
 @dataclass(frozen=True)
 class Request:
     """One model call. Either `messages` (a chat; the model's chat template or the server writes the prompt) or
@@ -73,7 +91,8 @@ class Request:
     """A forced start of the response: part of what the model reads, never of the completion's text."""
     decoding: Decoding = field(default_factory=Decoding)
     images: tuple[str, ...] = ()
-    """Image paths for vision-language models (no back-end reads them yet)."""
+    """Image files the model sees with the text (vision-language back-ends: hf with InstructBLIP, one image;
+    openai, sent as data URIs). Part of the cache key by path, not by content."""
     id: tuple[str, ...] = ()
     """The caller's name for this request, e.g. (example id, variant); the responses replay answers by it. Not
     part of the cache key."""
@@ -144,6 +163,10 @@ class LM(ABC):
     """The model continues the prompt text itself, so a forced response start (response_prefix) is honoured."""
     replays: ClassVar[bool] = False
     """The answers were written elsewhere and are read from a file (nothing is cached; a missing one is left out)."""
+    sees_images: ClassVar[bool] = False
+    """The model is shown `Request.images`; generate refuses a task with images for an LM that is not."""
+    needs_images: ClassVar[bool] = False
+    """Every request must carry an image (InstructBLIP): generate refuses a task without images."""
 
     def __init__(self, model: str, *, reject_incomplete: bool = True, cache_path: str | None = None):
         from seqtune.lm.cache import ResponseCache

@@ -11,15 +11,23 @@ config error. The openai client would otherwise pick up OPENAI_API_KEY, OPENAI_A
 OPENAI_PROJECT_ID and OPENAI_CUSTOM_HEADERS from the environment and send them to any base URL, so every outgoing
 request is rewritten to carry only the protocol's own headers and, when one is named, this server's key. The key
 is masked in every error text, since some servers echo the Authorization header in their error bodies.
+
+Images (`Request.images`, chat endpoint only): each is sent in the last user message as an `image_url` content part
+holding a base64 data URI, its MIME type read from the file's first bytes (vLLM, SGLang and OpenAI accept this
+form); a missing or unreadable image fails that request only. A forced response start (`response_prefix`): the
+completions endpoint gets it appended to the prompt; the chat endpoint, with `continue_final_message`, as a final
+assistant message with vLLM's `continue_final_message: true, add_generation_prompt: false`, so the server
+continues it and answers only the continuation.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from seqtune.errors import ConfigError
-from seqtune.lm.base import LM, LMS, Completion, Done, Request, failed, truncate_at_stop
+from seqtune.lm.base import LM, LMS, Completion, Done, Request, failed, image_mime, truncate_at_stop
 from seqtune.lm.settings import LMSettings, api_key
 
 MASK = "***"
@@ -38,6 +46,43 @@ _KEPT_HEADERS = {
 
 class MalformedAnswer(Exception):
     """A 200 answer that holds no completion text."""
+
+
+class Unsendable(Exception):
+    """A request that cannot be sent as asked (its image is missing or not an image): it fails, unretried."""
+
+
+def image_part(path: str) -> dict:
+    """An OpenAI `image_url` content part holding the file as a base64 data URI."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise Unsendable(f"image not found: {path}") from None
+    except OSError as exc:
+        raise Unsendable(f"image {path} cannot be read ({exc.strerror})") from None
+    mime = image_mime(data[:12])
+    if mime is None:
+        raise Unsendable(f"image {path}: not a PNG, JPEG, GIF, BMP or WebP file")
+    url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def chat_messages(request: Request, continue_final_message: bool) -> list[dict]:
+    """The request's messages (a written prompt as one user message), its images before the text of the last user
+    message, and its forced response start as an assistant message to continue when the server is told to."""
+    messages = [dict(m) for m in request.messages] or [{"role": "user", "content": request.prompt or ""}]
+    if request.images:
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        if not users:
+            raise Unsendable("images go with a user message, and the request has none")
+        last_user = users[-1]
+        text = messages[last_user]["content"]
+        parts = [image_part(path) for path in request.images]
+        messages[last_user]["content"] = [*parts, {"type": "text", "text": text}]
+    if request.response_prefix and continue_final_message:
+        messages.append({"role": "assistant", "content": request.response_prefix})
+    return messages
 
 
 def request_params(request: Request) -> dict:
@@ -65,8 +110,11 @@ class OpenAILM(LM):
         self._key = api_key(settings.api_key_env)  # before anything else: an unset variable is a config error
         super().__init__(settings.model, reject_incomplete=reject_incomplete, cache_path=cache_path)
         self.endpoint = settings.endpoint
-        # plain completions continue the text as written, so a forced response start works there
-        self.continues_prompt = settings.endpoint == "completions"  # type: ignore[misc]
+        self.continue_final_message = settings.continue_final_message
+        # plain completions continue the text as written, so a forced response start works there; the chat
+        # endpoint continues a final assistant message only when the server is told to (vLLM)
+        self.continues_prompt = settings.endpoint == "completions" or self.continue_final_message  # type: ignore[misc]
+        self.sees_images = settings.endpoint == "chat"  # type: ignore[misc]  # completions take text only
         self.base_url = settings.base_url.rstrip("/")
         self.path = "/chat/completions" if self.endpoint == "chat" else "/completions"
         self.url = self.base_url + self.path
@@ -78,7 +126,10 @@ class OpenAILM(LM):
 
     def identity(self) -> dict:
         # the endpoint changes what the model reads (a chat template or not); the server's address does not
-        return {**super().identity(), "endpoint": self.endpoint}
+        identity = {**super().identity(), "endpoint": self.endpoint}
+        if self.continue_final_message:  # the forced start is sent, so the answer differs
+            identity["continue_final_message"] = True
+        return identity
 
     @property
     def client(self):
@@ -133,12 +184,16 @@ class OpenAILM(LM):
         """One request with the client's retries (and ours for malformed answers); never raises."""
         import openai
 
+        try:
+            body = self._body(request)
+        except Unsendable as error:
+            return failed("failed", str(error))
         last_error = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self._count("retries")
             try:
-                return self._ask(request)
+                return self._ask(body, request)
             except (MalformedAnswer, ValueError) as error:  # ValueError: a body that is not JSON
                 last_error = f"malformed answer ({error})"
             except openai.APIStatusError as error:
@@ -153,14 +208,21 @@ class OpenAILM(LM):
                 break
         return failed("failed", last_error[:_ERROR_CHARS])
 
-    def _ask(self, request: Request) -> Completion:
+    def _body(self, request: Request) -> dict:
+        if self.endpoint == "completions":
+            if request.images:
+                raise Unsendable("endpoint=completions sends text only: use endpoint=chat for images")
+            return {"model": self.model, "prompt": self.prompt_text(request), **request_params(request)}
+        messages = chat_messages(request, self.continue_final_message)
+        body = {"model": self.model, "messages": messages, **request_params(request)}
+        if request.response_prefix and self.continue_final_message:
+            # vLLM refuses continue_final_message with add_generation_prompt (its default) on
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        return body
+
+    def _ask(self, body: dict, request: Request) -> Completion:
         import openai
 
-        if self.endpoint == "chat":
-            messages = list(request.messages) or [{"role": "user", "content": request.prompt or ""}]
-            body = {"model": self.model, "messages": messages, **request_params(request)}
-        else:
-            body = {"model": self.model, "prompt": self.prompt_text(request), **request_params(request)}
         # the client's untyped post: its retries, timeouts and Retry-After handling without building typed request
         # and response objects, which doubles the client's cost per request (benchmarks/client_overhead.py)
         answer = self.client.post(

@@ -18,9 +18,9 @@ from seqtune.errors import ConfigError
 @dataclass(kw_only=True)
 class LMSettings:
     backend: Literal["hf", "openai", "responses"] = "hf"
-    """hf: a local Hugging Face model; openai: any OpenAI-compatible server (vLLM, TGI, SGLang, OpenAI) through the official openai client; responses (generate only): responses another system wrote, read from the `responses` file."""
+    """hf: a local Hugging Face model (a causal LM, or InstructBLIP with images: chosen by the model); openai: any OpenAI-compatible server (vLLM, TGI, SGLang, OpenAI) through the official openai client; responses (generate only): responses another system wrote, read from the `responses` file."""
     model: str = ""
-    """hf: a model folder (a full model, or a PEFT adapter folder holding adapter_config.json) or a hub id. openai: the served model name. responses: the name predictions record as the model (empty = the responses file's name)."""
+    """hf: a model folder (a full model, a PEFT adapter folder holding adapter_config.json, or an InstructBLIP: a `seqtune train` output or a model whose config.json says model_type instructblip, generated with its images) or a hub id. openai: the served model name. responses: the name predictions record as the model (empty = the responses file's name)."""
     adapter: str | None = None
     """hf: a PEFT adapter folder to load on top of `model` (not needed when `model` itself is an adapter folder)."""
     prompt_template: str = "alpaca"
@@ -29,6 +29,8 @@ class LMSettings:
     """openai: the server's OpenAI-compatible base URL, e.g. https://api.openai.com/v1."""
     endpoint: Literal["chat", "completions"] = "chat"
     """openai: chat (chat completions: the server's chat template writes the prompt) or completions (plain completions: the prompt text is sent as written, so a forced response start works)."""
+    continue_final_message: bool = False
+    """openai, endpoint=chat: send a forced response start (SIT (neg.) variants) as an assistant message the model continues (vLLM's continue_final_message with add_generation_prompt off; OpenAI's API has no such option and refuses it). Off: generate refuses such variants on the chat endpoint."""
     api_key_env: str = ""
     """openai: the environment variable holding this server's API key, e.g. OPENAI_API_KEY. Empty = send no key, so that a key meant for one server never reaches another; the key is never logged or saved, and masked in server error messages."""
     concurrency: Annotated[int, Range(ge=1)] = 8
@@ -53,6 +55,11 @@ class LMSettings:
     def validate_lm(self, *, allowed: tuple[str, ...]) -> None:
         if self.backend not in allowed:
             raise ConfigError(f"backend: must be one of {', '.join(allowed)} here, got '{self.backend}'")
+        if self.continue_final_message and not (self.backend == "openai" and self.endpoint == "chat"):
+            raise ConfigError(
+                "continue_final_message: only for backend=openai with endpoint=chat (hf and the completions "
+                "endpoint continue the prompt as written)"
+            )
         if self.backend == "openai" and self.adapter:
             raise ConfigError(
                 "adapter: the openai back-end cannot load adapters; serve the adapter (e.g. vLLM --lora-modules) "
