@@ -32,6 +32,7 @@ from typing import Any
 
 from seqtune.data.captions import image_key, load_captions
 from seqtune.errors import RecordError, SeqtuneError
+from seqtune.lm.base import image_mime
 from seqtune.records import ErrorPolicy, iter_json_records, read_json
 from seqtune.sequential import compose_instruction, compose_output
 from seqtune.steps.base import verbalizations
@@ -42,8 +43,6 @@ CAPTION_TEMPLATE = "caption/paper"
 LLAVA_ANSWER_FORMAT = "\nAnswer the question using a single word or phrase."
 _COCO_SPLITS = {"train": "train2014", "val": "val2014", "test": "test2015"}
 _JSON_SUFFIXES = (".json", ".json.gz")
-# Image files a vision back-end can open, by their first bytes.
-_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"RIFF")
 
 
 @dataclass
@@ -262,7 +261,7 @@ def check_images(
         path = Path(image_root) / record.image
         try:
             with path.open("rb") as handle:
-                head = handle.read(8)
+                head = handle.read(12)
         except FileNotFoundError:
             policy.handle(
                 RecordError(
@@ -273,7 +272,7 @@ def check_images(
         except OSError as exc:
             policy.handle(RecordError(str(path), "", "unreadable_image", f"cannot read it ({exc.strerror})"))
             continue
-        if not head.startswith(_IMAGE_MAGIC):
+        if image_mime(head) is None:
             policy.handle(
                 RecordError(str(path), "", "unreadable_image", "not a PNG, JPEG, GIF, BMP or WebP file")
             )
