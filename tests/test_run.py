@@ -312,6 +312,16 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, fake_stages, capsy
     )
     assert fake_stages == []
     assert main(["run", str(config), "stages=[augment]"]) == 0  # the lock goes with its holder
+    assert not list((tmp_path / "run").rglob(layout.LOCK))  # and so does its file
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over_and_removed(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / layout.LOCK).write_text("seqtune process 4242 (a run that was killed)\n", encoding="utf-8")
+    with layout.locked(folder, "the next run"):
+        assert "the next run" in (folder / layout.LOCK).read_text(encoding="utf-8")
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize(

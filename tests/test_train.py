@@ -24,7 +24,7 @@ from conftest import TRAIN_DATA as TRAIN
 from seqtune.cli import main
 from seqtune.config import build, load_yaml
 from seqtune.errors import ConfigError, SeqtuneError
-from seqtune.layout import LOCK, locked
+from seqtune.layout import locked
 from seqtune.prompts import get_template
 from seqtune.records import ErrorPolicy, usual_mode, write_jsonl
 from seqtune.train.config import TrainConfig
@@ -409,7 +409,7 @@ def test_a_failed_run_leaves_no_folder_behind(torch, tmp_path):
     (kept / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="no training example left"):
         run_train(build(TrainConfig, {**vars(cfg), "output_dir": str(kept)}))
-    assert sorted(p.name for p in kept.iterdir()) == [LOCK, "notes.txt"]
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
 
 
 def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path):
@@ -452,7 +452,7 @@ def test_a_failure_while_training_or_saving_leaves_only_what_resume_needs(
     with pytest.raises(OSError):
         pipeline.run_train(cfg)
     # no half-written model, no staging folder
-    assert sorted(p.name for p in out.iterdir()) == [LOCK, "checkpoints"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == [
         "checkpoint-1",
         "checkpoint-2",

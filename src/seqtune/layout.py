@@ -223,25 +223,44 @@ def remove_staging_folders(target: Path) -> list[Path]:
 @contextlib.contextmanager
 def locked(folder: Path, holder: str) -> Iterator[None]:
     """Hold an exclusive lock on `folder` (a `.seqtune.lock` file in it) or refuse: two processes writing one
-    output folder would interleave their files. The lock goes with the process, even when it is killed."""
+    output folder would interleave their files. The lock goes with the process, even when it is killed; the file
+    goes with the block (a killed process leaves it, unlocked, and the next run takes it over)."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
-    try:
+    path = folder / LOCK
+    while True:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             who = handle.read().strip() or "another process"
+            handle.close()
             raise SeqtuneError(
                 f"{folder}: {who} is writing to this folder; wait for it to finish or choose another folder"
             ) from None
+        # the holder before us removes the file as it leaves: a lock taken on the removed file guards nothing,
+        # so it must be the file that is there now
+        if _same_file(handle, path):
+            break
+        handle.close()
+    try:
         handle.seek(0)
         handle.truncate()
         handle.write(f"seqtune process {os.getpid()} ({holder})\n")
         handle.flush()
         yield
     finally:
+        path.unlink(
+            missing_ok=True
+        )  # still locked: whoever opened it meanwhile sees it is gone and opens anew
         handle.close()
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 # ---- an output must never be one of the inputs ----
