@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -480,14 +481,11 @@ def _run_stages(plan: Plan, config: RunConfig) -> None:
         _write_originals(Path(plan.augment.output), run.original)
         augment.mark_done()
 
-    seqinstruct = Stage(run.seqinstruct, plan.seqinstruct_digest, config.force)
-    if plan.seqinstruct is not None and "seqinstruct" in wanted and not seqinstruct.done():
+    if plan.seqinstruct is not None and "seqinstruct" in wanted:
         from seqtune.seqinstruct.pipeline import run_seqinstruct
 
-        log.info("== seqinstruct")
-        layout.claim(run.seqinstruct, created_by="seqtune run: seqinstruct")
-        run_seqinstruct(plan.seqinstruct)  # resumes from its answer cache when an earlier attempt was killed
-        seqinstruct.mark_done()
+        stage = (run.seqinstruct, plan.seqinstruct_digest, config.force)
+        _model_calling_stage("seqinstruct", *stage, lambda: run_seqinstruct(plan.seqinstruct))
 
     if "train" in wanted:
         _train(plan, config.force)
@@ -507,14 +505,11 @@ def _run_stages(plan: Plan, config: RunConfig) -> None:
             log.info("== score %s / %s", evaluation.arm, evaluation.generate.task)
             run_score(evaluation.score)
 
-    judge = Stage(run.judge, plan.judge_digest, config.force)
-    if plan.judge is not None and "judge" in wanted and not judge.done():
+    if plan.judge is not None and "judge" in wanted:
         from seqtune.judge.pipeline import run_judge
 
-        log.info("== judge")
-        layout.claim(run.judge, created_by="seqtune run: judge")
-        run_judge(plan.judge)  # resumes from its answer cache when an earlier attempt was killed
-        judge.mark_done()
+        stage = (run.judge, plan.judge_digest, config.force)
+        _model_calling_stage("judge", *stage, lambda: run_judge(plan.judge))
 
     if "report" in wanted and plan.evaluations:
         from seqtune.report.pipeline import run_report
@@ -524,6 +519,20 @@ def _run_stages(plan: Plan, config: RunConfig) -> None:
         report = run_report(plan.report)
         _print_headline(report)
     log.info("run '%s' finished in %.0f s: %s", config.name, time.time() - started, run.root)
+
+
+def _model_calling_stage(
+    name: str, folder: Path, digest: str | None, force: bool, work: Callable[[], Any]
+) -> None:
+    """Run `work` (a stage writing `folder`) unless its marker says it is done; an attempt that was killed resumes
+    from the stage's own answer cache, so no model call is repeated."""
+    stage = Stage(folder, digest, force)
+    if stage.done():
+        return
+    log.info("== %s", name)
+    layout.claim(folder, created_by=f"seqtune run: {name}")
+    work()
+    stage.mark_done()
 
 
 def _write_originals(augmented: Path, target: Path) -> None:

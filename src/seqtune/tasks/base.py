@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from seqtune.errors import ConfigError, SeqtuneError
+from seqtune.errors import ConfigError, RecordError, SeqtuneError
 from seqtune.metrics.answers import Extraction
-from seqtune.records import looks_like_path
+from seqtune.records import ErrorPolicy, iter_json_records, looks_like_path
 from seqtune.registry import Registry
 from seqtune.sequential import Analysis, InputView, analyse, answer_lines
 
@@ -308,6 +309,19 @@ def expected_texts(prediction: dict) -> list[str]:
 TASKS: Registry[Task] = Registry("task", "seqtune.tasks")
 CHAINS_WITH_TRANSLATE = (*Task.chains[:3], "translate", *Task.chains[3:])
 """The chains of tasks whose inputs may be in another language (translate the input into English first)."""
+
+
+def read_examples(path: str, on_error: str, make: Callable[[dict, str, str], Example]) -> list[Example]:
+    """`make(record, path, location)` for every record of a JSON/JSONL file; a bad record (one `make` refuses
+    with a RecordError) stops the read or, with on_error=skip, is counted and left out."""
+    policy = ErrorPolicy(on_error)
+    examples = []
+    for location, record in iter_json_records(path, policy):
+        try:
+            examples.append(make(record, path, location))
+        except RecordError as error:
+            policy.handle(error)
+    return examples
 
 
 def hub_rows(hub_id: str, *args: Any, **kwargs: Any) -> list[dict]:

@@ -16,9 +16,9 @@ import regex
 
 from seqtune.errors import RecordError
 from seqtune.metrics.answers import Extraction, extract_choice
-from seqtune.records import ErrorPolicy, iter_json_records, record_position
+from seqtune.records import record_position
 from seqtune.sequential import InputView
-from seqtune.tasks.base import TASKS, Example, Task, hub_rows
+from seqtune.tasks.base import TASKS, Example, Task, hub_rows, read_examples
 from seqtune.tasks.sit_format import is_sit_format, sit_csqa_example
 
 HUB_ID = "tau/commonsense_qa"
@@ -48,18 +48,8 @@ class CommonsenseQA(Task):
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
         if source and Path(source).exists():
-            return self._read_file(source, options.get("on_error", "fail"))
+            return read_examples(source, options.get("on_error", "fail"), self._example)
         return self._read_hub(source or HUB_ID, options.get("split", HUB_SPLIT))
-
-    def _read_file(self, path: str, on_error: str) -> list[Example]:
-        policy = ErrorPolicy(on_error)
-        examples = []
-        for location, record in iter_json_records(path, policy):
-            try:
-                examples.append(self._example(record, path, location))
-            except RecordError as error:
-                policy.handle(error)
-        return examples
 
     def _read_hub(self, hub_id: str, split: str) -> list[Example]:
         return [self._example(row, hub_id, f"row {i}") for i, row in enumerate(hub_rows(hub_id, split=split))]

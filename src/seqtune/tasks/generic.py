@@ -10,7 +10,7 @@ from typing import Any
 
 from seqtune.errors import ConfigError, RecordError
 from seqtune.metrics.answers import Extraction
-from seqtune.records import ErrorPolicy, iter_json_records, require_str
+from seqtune.records import require_str
 from seqtune.tasks._text_answers import (
     TEXT_ACCURACY,
     TEXT_METRICS,
@@ -19,7 +19,7 @@ from seqtune.tasks._text_answers import (
     golds_of,
     text_answer_metrics,
 )
-from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task
+from seqtune.tasks.base import CHAINS_WITH_TRANSLATE, TASKS, Example, Task, read_examples
 
 
 @TASKS.register("jsonl")
@@ -32,14 +32,7 @@ class GenericJsonl(Task):
     def read(self, source: str | None, **options: Any) -> list[Example]:
         if not source:
             raise ConfigError("task 'jsonl' needs a data file (data=path/to/file.jsonl)")
-        policy = ErrorPolicy(options.get("on_error", "fail"))
-        examples = []
-        for location, record in iter_json_records(source, policy):
-            try:
-                examples.append(self._example(record, source, location))
-            except RecordError as error:
-                policy.handle(error)
-        return examples
+        return read_examples(source, options.get("on_error", "fail"), self._example)
 
     def _example(self, record: dict, source: str, location: str) -> Example:
         instruction = require_str(record, "instruction", source, location)

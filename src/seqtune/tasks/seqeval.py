@@ -20,8 +20,8 @@ from typing import Any
 
 from seqtune.errors import ConfigError, RecordError
 from seqtune.metrics.answers import NO_ANSWER, Extraction
-from seqtune.records import ErrorPolicy, iter_json_records, record_position, require_str
-from seqtune.tasks.base import TASKS, Example, Metric, PromptSpec, Task, hub_rows
+from seqtune.records import record_position, require_str
+from seqtune.tasks.base import TASKS, Example, Metric, PromptSpec, Task, hub_rows, read_examples
 
 HUB_ID = "pinzhenchen/SeqEval"
 HUB_SPLIT = "train"
@@ -50,14 +50,7 @@ class SeqEval(Task):
 
     def read(self, source: str | None, **options: Any) -> list[Example]:
         if source and Path(source).exists():
-            policy = ErrorPolicy(options.get("on_error", "fail"))
-            examples = []
-            for location, record in iter_json_records(source, policy):
-                try:
-                    examples.append(self._example(record, source, location))
-                except RecordError as error:
-                    policy.handle(error)
-            return examples
+            return read_examples(source, options.get("on_error", "fail"), self._example)
         rows = hub_rows(source or HUB_ID, split=options.get("split", HUB_SPLIT))
         # hub rows are located like a JSON array's records, so ids are positions either way
         return [self._example(row, source or HUB_ID, f"record {i}") for i, row in enumerate(rows)]
