@@ -10,12 +10,18 @@ export TOKENIZERS_PARALLELISM ?= false
 setup:
 	@VENV=$(VENV) bash scripts/setup_venv.sh
 
-# The run prints Table 2; the second table is every result's following rate and accuracy, per arm and variant.
+# Every result's following rate and accuracy, per arm and variant, from a report's results.csv.
+SHOW_RESULTS = awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i} \
+    {print $$col["Model"], $$col["Task"], $$col["Variant"], $$col["Lang"], $$col["n"], $$col["following_rate"], $$col["accuracy"]}'
+
+# Text (headline: Table 5), then vision (Table 4, on the ShapeWorld images built first); each run prints its table, then
+# every result's following rate and accuracy.
 demo: setup
 	$(VENV)/bin/seqtune run configs/demo.yaml
-	@awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) col[$$i] = i} \
-	    {print $$col["Model"], $$col["Task"], $$col["Variant"], $$col["Lang"], $$col["n"], $$col["following_rate"], $$col["accuracy"]}' \
-	    runs/demo/report/results.csv | column -t
+	@$(SHOW_RESULTS) runs/demo/report/results.csv | column -t
+	$(PY) -m seqtune.shapeworld runs/shapeworld --train-images 1000 --val-images 100 --jitter 0 --plain-captions
+	$(VENV)/bin/seqtune run configs/demo_vqa.yaml
+	@$(SHOW_RESULTS) runs/demo_vqa/report/results.csv | column -t
 
 test: setup
 	$(PY) -m pytest -q

@@ -68,7 +68,8 @@ SHAPES = {
         ),
         num_query_tokens=32,
     ),
-    # the tiny InstructBLIP of the tests and the demo (seqtune.tiny_model.TinyBlipSpec, hidden 64 language model)
+    # a tiny InstructBLIP to run on a CPU in seconds (the shape measured in BENCHMARKS.md; the demo's model,
+    # seqtune.tiny_model.TinyBlipSpec, is of the same order: hidden 64, four 32×32 patches)
     "tiny": dict(
         vision=dict(
             hidden_size=32,

@@ -234,7 +234,9 @@ def test_a_seqtune_trained_model_loads_its_weights_and_uses_its_saved_template(b
     trained = tmp_path / "trained"
     shutil.copytree(blip, trained, ignore=shutil.ignore_patterns("model.safetensors"))
     torch.manual_seed(1)
-    state = {"query_tokens": torch.randn(1, 4, 32)}
+    config = json.loads((blip / "config.json").read_text(encoding="utf-8"))
+    shape = (1, config["num_query_tokens"], config["qformer_config"]["hidden_size"])
+    state = {"query_tokens": torch.randn(*shape)}
     save_file(state, str(trained / WEIGHTS_FILE))
     (trained / MODEL_FILE).write_text(
         json.dumps(

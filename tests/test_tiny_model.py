@@ -42,3 +42,26 @@ def test_a_failed_build_leaves_no_staging_folder(torch, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         build_tiny_model(tmp_path / "base", TEXTS, SMALL)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_part_of_a_tiny_instructblip_gets_random_weights_of_the_specs_scale(torch, tmp_path):
+    """Not the released models' 0.02 (at hidden size 64 the demo's model never learned to look at the image with
+    it): every part, the language model included, at `init_std`."""
+    from safetensors.torch import load_file
+
+    from seqtune.tiny_model import TinyBlipSpec, build_tiny_instructblip
+
+    spec = TinyBlipSpec(text=SMALL)
+    folder = build_tiny_instructblip(tmp_path / "blip", TEXTS, spec)
+    weights = load_file(str(folder / "model.safetensors"))
+    parts = (
+        "vision_model.embeddings.patch_embedding.weight",
+        "vision_model.encoder.layers.0.self_attn.qkv.weight",
+        "qformer.encoder.layer.0.crossattention.attention.value.weight",
+        "query_tokens",
+        "language_projection.weight",
+        "language_model.model.layers.0.self_attn.q_proj.weight",
+        "language_model.model.embed_tokens.weight",
+    )
+    for name in parts:
+        assert weights[name].std().item() == pytest.approx(spec.init_std, rel=0.2), name

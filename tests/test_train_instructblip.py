@@ -1,6 +1,6 @@
-"""seqtune train on a tiny local InstructBLIP (ViT, Q-Former and Llama of hidden 32, 1 layer each) and ShapeWorld
-images: Q-Former-only training, loss on the response only, trainable-only saving and reloading, the best
-checkpoint, exact resume after SIGKILL, two processes, config errors and the 7B preset."""
+"""seqtune train on a tiny local InstructBLIP (TinyBlipSpec's ViT and Q-Former, a Llama of hidden 32 and 1 layer)
+and ShapeWorld images: Q-Former-only training, loss on the response only, trainable-only saving and reloading,
+the best checkpoint, exact resume after SIGKILL, two processes, config errors and the 7B preset."""
 
 from __future__ import annotations
 
