@@ -14,7 +14,8 @@ flags together, and without them it would answer afresh after the message, which
 Faults: `faults` is consumed one per request; `faults_for` maps a substring of the user text to the fault every
 request containing it gets. Kinds: "500", "429" (with Retry-After), "timeout" (no answer before the client gives
 up), "malformed" (200 with a body that is not a completion), "empty" (200 with an empty answer), "length" (200,
-cut off by the token limit), "surrogate" (200, the answer holds a lone surrogate, legal JSON), "echo_key" (401
+cut off by the token limit), "null_length" (200, content null and finish_reason "length": a reasoning model
+that spent its tokens thinking, as vLLM answers), "surrogate" (200, the answer holds a lone surrogate, legal JSON), "echo_key" (401
 whose body echoes the Authorization header, as some proxies do), "400" (a refused request), or "ok".
 """
 
@@ -145,6 +146,8 @@ class FakeOpenAI:
                     text, finish = text[: max(1, len(text) // 2)], "length"
                 with server.lock:
                     server.answered[user] += 1
+                if fault == "null_length":
+                    text, finish = None, "length"
                 answer = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
                 payload = {
                     "id": "x",

@@ -99,7 +99,13 @@ def test_a_key_echoed_in_an_error_body_is_masked(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("fault", "failure"), [("empty", "empty"), ("length", "truncated"), ("surrogate", "lone_surrogate")]
+    ("fault", "failure"),
+    [
+        ("empty", "empty"),
+        ("length", "truncated"),
+        ("null_length", "truncated"),
+        ("surrogate", "lone_surrogate"),
+    ],
 )
 def test_unusable_answers_are_failures_never_cached(tmp_path, fault, failure):
     with FakeOpenAI(faults=[fault]) as server:
@@ -219,6 +225,17 @@ def test_a_cache_that_cannot_be_used_is_one_clear_error(tmp_path, where):
     message = "not a seqtune answer cache" if where == "not_a_cache" else "cannot write"
     with pytest.raises(SeqtuneError, match=message):
         ResponseCache(tmp_path / path[where])
+
+
+def test_an_image_rendered_anew_at_the_same_path_is_a_new_question(tmp_path):
+    image = tmp_path / "COCO_val2014_000000000001.jpg"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"first drawing")
+    lm = OpenAILM(LMSettings(backend="openai", model="m"))
+    request = Request.chat("s", "What colour is the circle?", GREEDY, images=(str(image),))
+    before = lm.cache_key(request)
+    assert lm.cache_key(request) == before
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"a new drawing, other size")
+    assert lm.cache_key(request) != before
 
 
 def test_cache_key_depends_on_model_messages_and_decoding():

@@ -630,3 +630,26 @@ def test_a_judge_needs_seqeval_responses_and_a_known_baseline(tmp_path):
     )
     with pytest.raises(ConfigError, match="judge.baseline: 'Base' is not an arm"):
         plan_run(build(RunConfig, values))
+
+
+def test_the_judge_baseline_reaches_the_report_and_its_prompt_files_content_the_digest(tmp_path):
+    prompt = tmp_path / "single.json"
+    prompt.write_text(
+        json.dumps({"system": "Judge.", "user": "{instruction}\n{response}\nFollowing? Score?"}),
+        encoding="utf-8",
+    )
+    values = _values(
+        tmp_path,
+        augment={},
+        arms={"Base": {"model": "base-model"}, "SIT": {"model": "sit-model"}},
+        eval=[{"task": "seqeval", "data": str(tmp_path)}],
+        judge={"model": "judge", "baseline": "Base", "single_prompt": str(prompt)},
+    )
+    plan = plan_run(build(RunConfig, values))
+    assert plan.report.arm_roles["seqeval_baseline"] == ["Base"]
+    assert plan.judge.baseline == str(tmp_path / "run" / "eval" / "Base" / "seqeval")
+    prompt.write_text(prompt.read_text(encoding="utf-8").replace("Judge.", "Judge fairly."), encoding="utf-8")
+    assert plan_run(build(RunConfig, values)).judge_digest != plan.judge_digest  # a new prompt judges again
+    prompt.unlink()
+    with pytest.raises(ConfigError, match="cannot read the judge prompt"):  # found before anything runs
+        plan_run(build(RunConfig, values))

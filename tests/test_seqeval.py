@@ -194,6 +194,9 @@ SINGLE_REPLIES = [
         (None, None, "conflicting_scores"),
     ),
     ("", (None, None, "empty_reply")),
+    # the prompt numbers the two things to judge, and judges number their answers the same way
+    ("1. Following: yes, both parts are there.\n2. Score: 4", (True, 4.0, None)),
+    ('{"following": "Yes.", "score": 5}', (True, 5.0, None)),
 ]
 
 
@@ -220,6 +223,11 @@ PAIR_REPLIES = [
     ("Output (a) is more detailed but Output (b) is more accurate.", None, "no_verdict"),
     ("I cannot decide between them.", None, "no_verdict"),
     ("", None, "empty_reply"),
+    # a pick stays a pick when the verdict line also uses a tie word about something else
+    ("Verdict: A — B says the same thing, less clearly.", FIRST, None),
+    ("Winner: Output (a). Neither is perfect.", FIRST, None),
+    ("Verdict: Output (a) and Output (b) are the same.", TIE, None),
+    ("Verdict: a tie.", TIE, None),
 ]
 
 
@@ -227,6 +235,14 @@ PAIR_REPLIES = [
 def test_a_pairwise_verdict_is_read_or_invalid_with_a_reason(reply, choice, reason):
     verdict = parse_pair(reply)
     assert (verdict.choice, verdict.invalid_reason) == (choice, reason)
+
+
+def test_two_files_answering_under_one_model_name_are_refused_not_mixed(tmp_path):
+    sit = _predictions(tmp_path / "sit", "responses.jsonl", SIT)
+    it = _predictions(tmp_path / "it", "responses.jsonl", IT)
+    values = {"predictions": [str(sit)], "baseline": str(it), "backend": "openai", "model": "judge"}
+    with pytest.raises(SeqtuneError, match="model 'responses.jsonl' already answers seqeval/plain"):
+        run_judge(build(JudgeConfig, {**values, "base_url": "http://127.0.0.1:9/v1"}))
 
 
 def test_two_orders_give_a_win_or_loss_only_when_they_agree():
@@ -418,8 +434,10 @@ def test_cut_off_and_empty_replies_are_invalid_by_reason_and_failed_requests_are
     # IT-5's requests come back cut off by the token limit, SIT-0's empty, SIT-3's refused (HTTP 400)
     faults = {"IT-5: only": "length", "SIT-0": "empty", "SIT-3": "400"}
     with FakeOpenAI(answer=_scripted, faults_for=faults) as server:
-        with pytest.raises(SeqtuneError, match=r"3 of 24 request\(s\) failed .* re-run to ask for the rest"):
-            _judge(server, tmp_path, max_retries=0)
+        # a request refused every time must not keep the summary from being written: it is counted
+        failing = _judge(server, tmp_path, max_retries=0)
+        assert failing["per_response"][0]["invalid_reasons"]["request_failed"] == 1
+        assert failing["pairwise"][0]["invalid_reasons"]["request_failed"] == 1
         asked = Counter(server.answered)
         server.faults_for = {k: v for k, v in faults.items() if v != "400"}
         summary = _judge(server, tmp_path, max_retries=0)

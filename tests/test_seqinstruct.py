@@ -352,6 +352,43 @@ def test_it_control_differs_only_in_instructions_and_kept_records_are_asked_once
     assert json.loads(control.with_name("it.jsonl.manifest.json").read_text())["role"] == "it_control"
 
 
+def test_a_response_missing_on_one_side_keeps_the_record_as_it_came_in_both_files(tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps(RECORDS[0]) + "\n", encoding="utf-8")
+    output, control = tmp_path / "seq.jsonl", tmp_path / "it.jsonl"
+    # the answer to the rewritten instruction fails; the one to the original instruction comes back
+    with FakeOpenAI(answer=_scripted, faults_for={f"{ODD_1}\n\nTwitter": "500"}) as server:
+        argv = [
+            "seqinstruct",
+            str(data),
+            "--output",
+            str(output),
+            "--it-output",
+            str(control),
+            "--rounds",
+            "1",
+        ]
+        argv += [
+            "--backend",
+            "openai",
+            "--model",
+            "fake",
+            "--base-url",
+            server.base_url,
+            "--max-retries",
+            "0",
+        ]
+        for option, path in _prompt_files(tmp_path).items():
+            argv += [option, path]
+        assert main(argv) == 0
+        assert server.answered[f"{ODD}\n\nTwitter, Instagram, Telegram"] == 1
+    (sequential,), (original,) = _jsonl(output), _jsonl(control)
+    assert (sequential["instruction"], sequential["output"]) == (ODD, "Telegram")
+    assert (original["instruction"], original["output"]) == (ODD, "Telegram")  # not the model's answer alone
+    assert sequential["seqinstruct"]["response_failure"] == "respond:failed"
+    assert original["seqinstruct"]["response_failure"] == "paired respond:failed"
+
+
 def test_provenance_names_the_model_and_the_prompt_files_hashes(scripted_run, tmp_path):
     _, output, _, _ = scripted_run
     record = _jsonl(output)[0]["seqinstruct"]

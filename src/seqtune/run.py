@@ -252,8 +252,10 @@ def plan_run(config: RunConfig) -> Plan:
     tiny_base = base_digest = None
     if trained and shared_train.get("model", "tiny") in TINY_MODELS:
         # one tiny model, its tokenizer trained on the training text, so that the arms differ only in data: the
-        # augmented data (which holds the originals), else the Seq-Instruct data
-        text = run.augmented if augment is not None else run.seqinstruct_data
+        # augmented data (which holds the originals), else the Seq-Instruct data, else the first arm's own file
+        first = next(iter(trained.values()))["data"]
+        first_arm_data = data_files.get(first, first)
+        text = run.augmented if augment else run.seqinstruct_data if seqinstruct else first_arm_data
         values = {**shared_train, "data": str(text), "output_dir": str(run.base_model)}
         tiny_base = build(TrainConfig, values, context="train")
         base_digest = _hash(to_dict(tiny_base), data_digest, _input_digest(values, run, hashes))
@@ -296,13 +298,16 @@ def plan_run(config: RunConfig) -> Plan:
             digest = _hash(to_dict(generate), arm.digest, _input_digest(to_dict(generate), run, hashes))
             evaluations.append(Evaluation(arm.name, folder, generate, score, digest))
 
-    judge, judge_digest = _plan_judge(config, arms, evaluations, run)
+    judge, judge_digest, baseline = _plan_judge(config, arms, evaluations, run, hashes)
     labels = {arm.model: arm.name for arm in arms}
+    roles = config.report.get("arm_roles", {})
     report = build(
         ReportConfig,
         {
             "arm_order": [arm.name for arm in arms],
             **config.report,
+            # the SeqEval win rates are against the arm the judge compared with
+            "arm_roles": {**({"seqeval_baseline": [baseline]} if baseline else {}), **roles},
             "labels": {**labels, **config.report.get("labels", {})},
             "runs": [str(run.evaluations), *([str(run.judge)] if judge is not None else [])],
             "output": str(run.report),
@@ -328,13 +333,14 @@ def plan_run(config: RunConfig) -> Plan:
 
 
 def _plan_judge(
-    config: RunConfig, arms: list[Arm], evaluations: list[Evaluation], run: RunLayout
-) -> tuple[Any, str | None]:
-    """The judge stage's config: each arm's seqeval predictions, compared with the baseline arm's."""
+    config: RunConfig, arms: list[Arm], evaluations: list[Evaluation], run: RunLayout, hashes: HashCache
+) -> tuple[Any, str | None, str]:
+    """The judge stage's config and digest, and the arm it compares the others with ("" for none): each arm's
+    seqeval predictions against the baseline arm's."""
     from seqtune.judge.config import JudgeConfig
 
     if not config.judge:
-        return None, None
+        return None, None, ""
     judged = {e.arm: e for e in evaluations if e.generate.task == "seqeval"}
     if not judged:
         raise ConfigError("judge: needs an eval entry with task seqeval (the responses it judges)")
@@ -356,7 +362,8 @@ def _plan_judge(
         },
         context="judge",
     )
-    return judge, _hash(to_dict(judge), sorted(e.digest for e in judged.values()))
+    inputs = _input_digest(to_dict(judge), run, hashes)  # the judge prompt files' content
+    return judge, _hash(to_dict(judge), inputs, sorted(e.digest for e in judged.values())), baseline
 
 
 def _refuse_inputs_inside(config: RunConfig, run: RunLayout) -> None:

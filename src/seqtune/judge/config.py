@@ -48,3 +48,8 @@ class JudgeConfig(LMSettings):
             raise ConfigError("judge: give at least one predictions file (or eval folder)")
         if not self.per_response and not self.baseline:
             raise ConfigError("judge: nothing to do: per_response is off and no baseline is given")
+        from seqtune.judge.pipeline import PAIR_FIELDS, SINGLE_FIELDS, load_prompt
+
+        # read now, so that a run finds a bad prompt file before it trains and generates
+        load_prompt(self.single_prompt, "single.json", SINGLE_FIELDS)
+        load_prompt(self.pairwise_prompt, "pairwise.json", PAIR_FIELDS)

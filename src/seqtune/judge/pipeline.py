@@ -165,6 +165,19 @@ def read_arm(path: Path, tasks: dict[str, Any], policy: ErrorPolicy) -> Arm:
     return Arm(path, dict(groups))
 
 
+def _refuse_shared_names(arms: dict[Path, Arm]) -> None:
+    """Results are kept per (model, adapter, task, variant): two files answering under one name would be mixed."""
+    seen: dict[GroupKey, Path] = {}
+    for path, arm in arms.items():
+        for key in arm.groups:
+            if key in seen:
+                raise SeqtuneError(
+                    f"{path}: model '{key[0]}' already answers {key[2]}/{key[3]} in {seen[key]}; give each arm "
+                    "its own model name (e.g. generate's `model=` for a responses file)"
+                )
+            seen[key] = path
+
+
 # ---- the judgments ----
 
 
@@ -248,7 +261,10 @@ def outcome(a_first: str, b_first: str) -> str:
 
 
 def _reason(invalid: str | None, completion: Completion) -> str | None:
-    """A reply cut off by the token limit before its verdict is counted as truncated, not as unreadable."""
+    """A request that failed after its retries is `request_failed`; a reply cut off by the token limit before its
+    verdict is counted as truncated, not as unreadable."""
+    if not completion.ok:
+        return "request_failed"
     if invalid is not None and completion.finish_reason == "length":
         return "truncated_reply"
     return invalid
@@ -386,6 +402,7 @@ def _judge(config: JudgeConfig, files: list[Path], baseline_path: Path | None, o
     policy = ErrorPolicy(config.on_error)
     tasks: dict[str, Any] = {}
     arms = {path: read_arm(path, tasks, policy) for path in files}
+    _refuse_shared_names(arms)
     baseline = arms[baseline_path] if baseline_path else None
     decoding = Decoding(
         max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed
@@ -427,9 +444,15 @@ def _judge(config: JudgeConfig, files: list[Path], baseline_path: Path | None, o
         lm.close()
     failures = [c for c in completions if not c.ok]
     if failures:
-        raise SeqtuneError(
-            f"judge ({config.model}): {len(failures)} of {len(requests)} request(s) failed (first: "
-            f"{failures[0].error}); answers received are cached, re-run to ask for the rest"
+        # one request that fails every time (a prompt over the context length) must not keep the summary from
+        # ever being written: it is an invalid judgment, counted; a re-run asks it again (failures are not cached)
+        log.warning(
+            "judge (%s): %d of %d request(s) failed (first: %s); counted as request_failed, re-run to ask them "
+            "again (answers received are cached)",
+            config.model,
+            len(failures),
+            len(requests),
+            failures[0].error,
         )
     single_records = [s.record(c) for s, c in zip(singles, completions[: len(singles)], strict=True)]
     rest = completions[len(singles) :]

@@ -22,7 +22,7 @@ _YES = {"yes", "true", "y"}
 _NO = {"no", "false", "n"}
 # "Following: yes", "**Following:** Yes", "- following = no"; the label may say "followed" or "sub-tasks followed"
 _FOLLOWING = regex.compile(
-    r"(?im)^[\s*#>_-]*(?:all\s+)?(?:sub-?tasks?\s+)?follow(?:ing|ed|s)?[\s*_]*[:：=-][\s*_\[]*(yes|no|true|false)\b"
+    r"(?im)^[\s*#>_-]*(?:\d+[.)]\s*)?[\s*_]*(?:all\s+)?(?:sub-?tasks?\s+)?follow(?:ing|ed|s)?[\s*_]*[:：=-][\s*_\[]*(yes|no|true|false)\b"
 )
 # "Score: 4", "**Score:** 4/5", "Rating: [[5]]", "Quality score = 3 out of 5"
 _SCORE = regex.compile(
@@ -42,6 +42,8 @@ _PREFERENCE = regex.compile(
     r"(?:better|preferred|superior|the\s+better\s+(?:one|output|response))\b"
 )
 _NAMED = regex.compile(r"(?i)(?:\b(?:output|response)\s*\(?([ab])\)?(?![\p{L}])|^\W*\(?([ab])\)?\W*$)")
+# "A — B says the same": an upper-case or bracketed letter; a lower-case one is read as the article ("a tie")
+_LEADING_LETTER = regex.compile(r"^[^\p{L}\p{N}(]*(?:\(([abAB])\)|([AB])(?![\p{L}\p{N}]))")
 _TIE_WORDS = regex.compile(r"(?i)\b(?:tie|tied|equal(?:ly)?|neither|same)\b")
 _SHORT_REPLY = 6
 """A reply of at most this many words is read whole as a verdict ("Output (a)", "Tie", "B")."""
@@ -88,7 +90,7 @@ def _json_object(reply: str) -> dict | None:
 def _yes_no(value: object) -> bool | None:
     if isinstance(value, bool):
         return value
-    text = str(value).strip().strip("*").lower()
+    text = str(value).strip().strip("*").rstrip(".!").lower()
     return True if text in _YES else False if text in _NO else None
 
 
@@ -140,13 +142,18 @@ def parse_single(reply: str) -> SingleVerdict:
 
 
 def _choice_in(text: str) -> str | None:
-    """The one verdict a short text names: a tie word, or exactly one of the outputs; None otherwise."""
+    """The one verdict a short text names: exactly one of the outputs (named, or a letter the text opens with:
+    "A — B says the same, less clearly"), else a tie word; None otherwise."""
     named = {(match.group(1) or match.group(2)).lower() for match in _NAMED.finditer(text)}
-    if _TIE_WORDS.search(text):
-        return TIE
+    if not named:
+        leading = _LEADING_LETTER.match(text)
+        named = {(leading.group(1) or leading.group(2)).lower()} if leading else set()
+    tie = _TIE_WORDS.search(text) is not None
     if len(named) == 1:
         return FIRST if named == {"a"} else SECOND
-    return "both" if named else None
+    if named:  # both outputs named: "(a) and (b) are the same" is a tie, "(a), no, (b)" a conflict
+        return TIE if tie else "both"
+    return TIE if tie else None
 
 
 def parse_pair(reply: str) -> PairVerdict:

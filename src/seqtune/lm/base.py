@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -108,8 +109,18 @@ class Request:
             "prompt": self.prompt,
             "response_prefix": self.response_prefix,
             "decoding": self.decoding.to_dict(),
-            "images": list(self.images),
+            "images": [_image_identity(path) for path in self.images],
         }
+
+
+def _image_identity(path: str) -> list:
+    """An image as the cache sees it: its path, size and modification time, so that an image re-rendered at the
+    same path is asked about again (hashing the content would read every image of a cached re-run)."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # a missing image: the request fails and is not cached
+        return [path]
+    return [path, stat.st_size, stat.st_mtime_ns]
 
 
 @dataclass
@@ -145,12 +156,14 @@ def judge_answer(text: str, finish_reason: str | None, *, reject_incomplete: boo
     if surrogate is not None:
         where = f"U+{ord(surrogate.group()):04X} at character {surrogate.start()}"
         return failed("lone_surrogate", f"the answer holds a lone surrogate ({where})", finish_reason)
-    if reject_incomplete and not text.strip():
-        return failed("empty", "the answer is empty", finish_reason)
+    # cut off first: an empty answer that hit the token limit (a reasoning model that spent it thinking) needs a
+    # larger max_new_tokens, not another try
     if reject_incomplete and finish_reason == "length":
         return failed(
             "truncated", "the answer was cut off by the token limit (raise max_new_tokens)", finish_reason
         )
+    if reject_incomplete and not text.strip():
+        return failed("empty", "the answer is empty", finish_reason)
     return Completion(text, finish_reason)
 
 

@@ -234,6 +234,10 @@ class OpenAILM(LM):
             finish_reason = choice.get("finish_reason")
         except (openai.APIResponseValidationError, KeyError, IndexError, TypeError, AttributeError) as error:
             raise MalformedAnswer(f"{error.__class__.__name__}: {error}") from None
+        if text is None and finish_reason is not None:
+            # a finished answer without text, e.g. a reasoning model that spent max_tokens thinking (vLLM): no
+            # retry would change it; it is judged as empty or cut off like any answer
+            text = ""
         if not isinstance(text, str):
             raise MalformedAnswer("the answer holds no text")
         # servers honour stop strings; cutting here too keeps a server that does not from changing the answer

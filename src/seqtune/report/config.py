@@ -15,6 +15,7 @@ DEFAULT_ARM_ROLES: dict[str, list[str]] = {
     "sit_paraphrase": ["SIT-P", "SIT-paraphrase"],
     "sit2": ["SIT-2", "SIT-RP"],
     "base": ["base", "prompt"],
+    "seqeval_baseline": [],  # none: the `it` role's arm
 }
 DEFAULT_TABLE2_VARIANTS = {"it": "repeat", "sit_repeat": "repeat", "sit_paraphrase": "paraphrase"}
 # Table 4's rows: the base model and IT on the plain VQA prompt, SIT describing the image then answering, SIT
@@ -36,8 +37,9 @@ class ReportConfig:
     arm_roles: dict[str, list[str]] = field(default_factory=dict)
     """Which arm fills each column of the paper's tables: role → candidate arm labels, the first present wins.
     Roles: it (IT), sit (SIT of Tables 3 and 4, §5.2, Figure 3), sit_repeat (SIT +Repeat / SIT-1), sit_paraphrase
-    (SIT +Paraphrase), sit2 (SIT-2, +R+P), base (Table 4's prompt row: the untuned base model). Roles not given
-    keep their defaults (docs/report.md)."""
+    (SIT +Paraphrase), sit2 (SIT-2, +R+P), base (Table 4's prompt row: the untuned base model), seqeval_baseline
+    (the arm the SeqEval win rates are against; default: the `it` role's; `seqtune run` sets it to its judge's
+    baseline). Roles not given keep their defaults (docs/report.md)."""
     methods: dict[str, str] = field(default_factory=dict)
     """Table 1's Method column per arm, e.g. {Llama-2-7B-chat: SFT+RLHF}; an arm without one shows its role."""
     table2_variants: dict[str, str] = field(default_factory=dict)

@@ -107,7 +107,8 @@ def seqeval_table(index: ResultIndex, config: ReportConfig) -> Table:
             wins[key] = entry
     judged = set(singles) | {a for a, _ in wins}
     present = [*index.arms, *sorted(judged - set(index.arms))]
-    it_arm = next((arm for arm in config.roles()["it"] if arm in present), None)
+    baselines = config.roles()["seqeval_baseline"] or config.roles()["it"]
+    it_arm = next((arm for arm in baselines if arm in present), None)
     table = Table(
         "seqeval",
         "SeqEval: LLM-judged following, quality and win rate vs IT",
@@ -123,7 +124,7 @@ def seqeval_table(index: ResultIndex, config: ReportConfig) -> Table:
     if len(judges) > 1:
         notes.append(f"the summaries come from several judges ({', '.join(sorted(judges))}): not comparable")
     if it_arm is None:
-        notes.append(f"IT: no arm among {', '.join(config.roles()['it'])} (see arm_roles)")
+        notes.append(f"IT: no arm among {', '.join(baselines)} (see arm_roles)")
     for arm in [a for a in present if a in judged]:
         single, pair = singles.get(arm), wins.get((arm, it_arm)) if it_arm and arm != it_arm else None
         for level in ("all", *LEVELS):

@@ -218,11 +218,12 @@ def _provenance(
     }
 
 
-def sequential_record(run: SeqInstruct, item: Item, completion: Completion, tally: Tally) -> dict[str, Any]:
+def sequential_record(
+    run: SeqInstruct, item: Item, response: str | None, failure: str | None
+) -> dict[str, Any]:
     """The output record of `item`: its final instruction and the model's response; a record never rewritten is
-    kind "original"; a record without a response is kept unchanged (original instruction and output)."""
+    kind "original"; a record without a response (`failure`) is kept unchanged (original instruction and output)."""
     record = item.record
-    response, failure = _response(completion, "respond", tally)
     operations = item.operations
     provenance = {
         **_provenance(run, record, run.prompts, failure),
@@ -243,14 +244,13 @@ def sequential_record(run: SeqInstruct, item: Item, completion: Completion, tall
     )
 
 
-def control_record(run: SeqInstruct, item: Item, completion: Completion, tally: Tally) -> dict[str, Any]:
-    """The IT control of `item`: its original instruction and the model's response to it."""
+def control_record(run: SeqInstruct, item: Item, response: str | None, failure: str | None) -> dict[str, Any]:
+    """The IT control of `item`: its original instruction and the model's response to it (without one, the
+    record's own output)."""
     record = item.record
-    response, failure = _response(completion, "respond_control", tally)
     provenance = _provenance(run, record, ["respond"], failure)
-    return _record(
-        record, record.instruction, response or record.output, kind="original", provenance=provenance
-    )
+    output = record.output if failure else response
+    return _record(record, record.instruction, output, kind="original", provenance=provenance)
 
 
 def _write(handle: IO[str], record: dict, counts: Counter, prefix: str) -> None:
@@ -284,11 +284,24 @@ def run_seqinstruct(config: SeqInstructConfig) -> dict[str, Any]:
                     for number in range(1, config.rounds + 1):
                         run.round(number, [item for item in items if item.open], tally)
                     answers, controls = run.respond(items, control=control is not None)
-                    for item, completion in zip(items, answers, strict=True):
-                        _write(handle, sequential_record(run, item, completion, tally), counts, "written_")
-                    if control is not None:
-                        for item, completion in zip(items, controls, strict=True):
-                            _write(control, control_record(run, item, completion, tally), counts, "control_")
+                    responses = [_response(c, "respond", tally) for c in answers]
+                    if control is None:
+                        for item, (response, failure) in zip(items, responses, strict=True):
+                            _write(
+                                handle, sequential_record(run, item, response, failure), counts, "written_"
+                            )
+                        continue
+                    control_responses = [_response(c, "respond_control", tally) for c in controls]
+                    for item, (response, failure), (control_response, control_failure) in zip(
+                        items, responses, control_responses, strict=True
+                    ):
+                        # the two files differ only in instructions: a response missing on either side makes
+                        # both keep the record's own output
+                        failure = failure or (control_failure and f"paired {control_failure}")
+                        control_failure = control_failure or (failure and f"paired {failure}")
+                        _write(handle, sequential_record(run, item, response, failure), counts, "written_")
+                        paired = control_record(run, item, control_response, control_failure)
+                        _write(control, paired, counts, "control_")
     finally:
         lm.close()
     summary = _summary(counts, tally, policy, lm)
