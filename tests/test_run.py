@@ -653,3 +653,10 @@ def test_the_judge_baseline_reaches_the_report_and_its_prompt_files_content_the_
     prompt.unlink()
     with pytest.raises(ConfigError, match="cannot read the judge prompt"):  # found before anything runs
         plan_run(build(RunConfig, values))
+
+
+def test_a_tiny_base_for_arms_on_their_own_files_learns_its_tokenizer_from_them(tmp_path):
+    data = _values(tmp_path)["augment"]["inputs"][0]
+    values = _values(tmp_path, augment={}, arms={"A": {"data": data}})
+    plan = plan_run(build(RunConfig, values))
+    assert plan.augment is None and plan.tiny_base.data == values["arms"]["A"]["data"]
