@@ -227,6 +227,15 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def _scripted_argv(server: FakeOpenAI, tmp_path: Path, data: Path, output: Path, control: Path, *extra: str):
+    """`seqtune seqinstruct` on the fake server with the scripted prompt files, no retries."""
+    argv = ["seqinstruct", str(data), "--output", str(output), "--it-output", str(control), *extra]
+    argv += ["--backend", "openai", "--model", "fake", "--base-url", server.base_url, "--max-retries", "0"]
+    for option, path in _prompt_files(tmp_path).items():
+        argv += [option, path]
+    return argv
+
+
 @pytest.fixture
 def scripted_run(tmp_path, capsys):
     data = tmp_path / "data.jsonl"
@@ -234,20 +243,7 @@ def scripted_run(tmp_path, capsys):
     output, control = tmp_path / "out" / "seq.jsonl", tmp_path / "out" / "it.jsonl"
     faults = {"SUFFIX\nTranslate to French.": "500", "Count the words.\n\none two": "500"}
     with FakeOpenAI(answer=_scripted, faults_for=faults) as server:
-        argv = ["seqinstruct", str(data), "--output", str(output), "--it-output", str(control)]
-        argv += [
-            "--backend",
-            "openai",
-            "--model",
-            "fake",
-            "--base-url",
-            server.base_url,
-            "--max-retries",
-            "0",
-        ]
-        for option, path in _prompt_files(tmp_path).items():
-            argv += [option, path]
-        assert main(argv) == 0
+        assert main(_scripted_argv(server, tmp_path, data, output, control)) == 0
     return server, output, control, capsys.readouterr().out
 
 
@@ -358,29 +354,7 @@ def test_a_response_missing_on_one_side_keeps_the_record_as_it_came_in_both_file
     output, control = tmp_path / "seq.jsonl", tmp_path / "it.jsonl"
     # the answer to the rewritten instruction fails; the one to the original instruction comes back
     with FakeOpenAI(answer=_scripted, faults_for={f"{ODD_1}\n\nTwitter": "500"}) as server:
-        argv = [
-            "seqinstruct",
-            str(data),
-            "--output",
-            str(output),
-            "--it-output",
-            str(control),
-            "--rounds",
-            "1",
-        ]
-        argv += [
-            "--backend",
-            "openai",
-            "--model",
-            "fake",
-            "--base-url",
-            server.base_url,
-            "--max-retries",
-            "0",
-        ]
-        for option, path in _prompt_files(tmp_path).items():
-            argv += [option, path]
-        assert main(argv) == 0
+        assert main(_scripted_argv(server, tmp_path, data, output, control, "--rounds", "1")) == 0
         assert server.answered[f"{ODD}\n\nTwitter, Instagram, Telegram"] == 1
     (sequential,), (original,) = _jsonl(output), _jsonl(control)
     assert (sequential["instruction"], sequential["output"]) == (ODD, "Telegram")
