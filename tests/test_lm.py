@@ -238,6 +238,16 @@ def test_an_image_rendered_anew_at_the_same_path_is_a_new_question(tmp_path):
     assert lm.cache_key(request) != before
 
 
+def test_a_replay_answers_equal_prompts_of_two_examples_each_by_its_id():
+    from seqtune.lm.responses import ResponsesLM
+
+    # two CommonsenseQA examples may ask the very same question; each has its own response in the file
+    lm = ResponsesLM({("q1", None): "A", ("q2", None): "C"}, path="responses.jsonl", model="other-system")
+    question = Request.chat("", "Where would you find a revolving door?", GREEDY)
+    asked = [dataclasses.replace(question, id=(qid, "plain")) for qid in ("q1", "q2")]
+    assert [c.text for c in lm.complete(asked)] == ["A", "C"]
+
+
 def test_cache_key_depends_on_model_messages_and_decoding():
     def key(model, user, temperature=0.0, endpoint="chat"):
         settings = LMSettings(backend="openai", model=model, endpoint=endpoint)

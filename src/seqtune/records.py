@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import json
 import math
@@ -388,3 +389,9 @@ def write_json(path: str | Path, value: Any) -> None:
     with atomic_write(path) as handle:
         json.dump(value, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
+
+
+def seeded_index(seed: int, key: str, size: int) -> int:
+    """A position in [0, size) drawn from a hash of (seed, key): stable across runs, orders and platforms."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % size

@@ -37,12 +37,11 @@ from seqtune.records import (
     write_json,
     write_jsonl,
 )
+from seqtune.train.config import TINY_FAMILIES  # a run builds one tiny base and shares it
 
 log = logging.getLogger(__name__)
 
 STAGES = ("augment", "seqinstruct", "train", "generate", "score", "judge", "report")
-TINY_MODELS = ("tiny", "tiny-instructblip")
-"""Base models built by training (train/config.py): a run builds one and shares it between its arms."""
 DATA_SOURCES = ("original", "augmented", "seqinstruct", "seqinstruct-it")
 """What an arm's `data` may name besides a file: the outputs of the run's augment and seqinstruct stages."""
 # Config keys that name what a stage writes; keys naming a cache (which the stage both reads and writes, and
@@ -250,7 +249,7 @@ def plan_run(config: RunConfig) -> Plan:
     data_digest = _hash(augment_digest, seqinstruct_digest)
     shared_train = {"seed": config.seed, **_with_preset(config.train)}
     tiny_base = base_digest = None
-    if trained and shared_train.get("model", "tiny") in TINY_MODELS:
+    if trained and shared_train.get("model", "tiny") in TINY_FAMILIES:
         # one tiny model, its tokenizer trained on the training text, so that the arms differ only in data: the
         # augmented data (which holds the originals), else the Seq-Instruct data, else the first arm's own file
         first = next(iter(trained.values()))["data"]
@@ -268,7 +267,7 @@ def plan_run(config: RunConfig) -> Plan:
             continue
         if "data" not in spec:  # untuned: the trained arms' base model
             base = shared_train.get("model", "tiny")
-            if base in TINY_MODELS:
+            if base in TINY_FAMILIES:
                 raise ConfigError(f"arms.{name}: `untuned` needs an arm that trains on the tiny base model")
             digest = base_digest or _hash(base, _input_digest({"model": base}, run, hashes))
             arms.append(Arm(name, str(base), digest))
@@ -550,17 +549,12 @@ def _write_originals(augmented: Path, target: Path) -> None:
 
 
 def _build_tiny_base(config: Any, folder: Path) -> None:
-    """The shared tiny model of the config's family: a tiny Llama, or a tiny InstructBLIP whose tokenizer is
-    trained on the same text (the one train/instructblip.py builds for a single run)."""
-    from seqtune.train import pipeline
+    """The shared tiny model of the config's family: a tiny Llama, or a tiny InstructBLIP (each the one its family
+    builds for a single run)."""
+    from seqtune.train import instructblip, pipeline
 
-    if config.family() != "instructblip":
-        pipeline.build_tiny_base(config, folder)
-        return
-    from seqtune.tiny_model import build_tiny_instructblip
-    from seqtune.train import causal_lm, instructblip
-
-    build_tiny_instructblip(folder, causal_lm.texts_for_tokenizer(config), instructblip.tiny_spec(config))
+    builder = instructblip.build_tiny_base if config.family() == "instructblip" else pipeline.build_tiny_base
+    builder(config, folder)
 
 
 def _train(plan: Plan, force: bool) -> None:

@@ -36,14 +36,14 @@ class ScoreConfig:
     output: str = ""
     """Folder for scores.jsonl, summary.json and scores.jsonl.manifest.json; empty = the folder of the first predictions
     file."""
-    repeat_min_rouge_l: float = 0.8
+    repeat_min_rouge_l: float = FollowingThresholds.repeat_min_rouge_l
     """A repetition is faithful at this ROUGE-L F against the input or above (near-verbatim)."""
-    paraphrase_min_rouge_l: float = 0.2
+    paraphrase_min_rouge_l: float = FollowingThresholds.paraphrase_min_rouge_l
     """A paraphrase is faithful from this ROUGE-L F against the input (it is about the input) ..."""
-    paraphrase_max_rouge_l: float = 0.9
+    paraphrase_max_rouge_l: float = FollowingThresholds.paraphrase_max_rouge_l
     """... while less than this share of its tokens are copied from the input (ROUGE-L precision; a copy is not
     a paraphrase)."""
-    translation_min_rouge_l: float = 0.3
+    translation_min_rouge_l: float = FollowingThresholds.translation_min_rouge_l
     """A translation is faithful from this ROUGE-L F against the reference English input (where known)."""
     bertscore: bool = False
     """Also compute BERTScore of each intermediate segment against its expected text (slow; loads a model)."""

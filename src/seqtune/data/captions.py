@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from seqtune.errors import SeqtuneError
 from seqtune.records import ErrorPolicy, iter_json_records, read_json
@@ -31,7 +32,12 @@ def load_captions(path: str | Path) -> dict[int, list[str]]:
                 raise SeqtuneError(f"{path}:{location}: expected an image id and a 'captions' list")
             captions.setdefault(key, []).extend(str(c) for c in row["captions"])
         return captions
-    document = read_json(path)
+    return coco_captions(read_json(path), path)
+
+
+def coco_captions(document: Any, path: Path) -> dict[int, list[str]]:
+    """{image id: captions} of a parsed COCO caption annotations file (`path` names it in errors)."""
+    captions: dict[int, list[str]] = {}
     annotations = document.get("annotations") if isinstance(document, dict) else None
     if not isinstance(annotations, list):
         raise SeqtuneError(f"{path}: expected COCO caption annotations (an 'annotations' list)")

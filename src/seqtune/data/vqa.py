@@ -23,17 +23,16 @@ Training targets (documented and seeded, so the same seed gives the same data):
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqtune.data.captions import image_key, load_captions
+from seqtune.data.captions import coco_captions, image_key, load_captions
 from seqtune.errors import RecordError, SeqtuneError
 from seqtune.lm.base import image_mime
-from seqtune.records import ErrorPolicy, iter_json_records, read_json
+from seqtune.records import ErrorPolicy, iter_json_records, read_json, seeded_index
 from seqtune.sequential import compose_instruction, compose_output
 from seqtune.steps.base import verbalizations
 
@@ -215,7 +214,7 @@ def read_captions(path: str | Path, split: str | None = None) -> dict[int, list[
         and isinstance(document.get("images"), list)
     ):
         return _karpathy(document, path, split)
-    return load_captions(path)
+    return coco_captions(document, path)  # parsed once: COCO's caption files are tens of megabytes
 
 
 def _karpathy(document: dict, path: Path, split: str | None) -> dict[int, list[str]]:
@@ -282,12 +281,6 @@ def check_images(
 
 
 # ---- training targets ----
-
-
-def seeded_index(seed: int, key: str, size: int) -> int:
-    """A position in [0, size) drawn from a hash of (seed, key): stable across runs, orders and platforms."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % size
 
 
 def target_answer(record: VQARecord, seed: int = 0) -> str:

@@ -57,10 +57,6 @@ class SingleVerdict:
     """None when both were read; else empty_reply, no_following, conflicting_following, no_score,
     conflicting_scores, wrong_scale (a score out of another maximum), score_out_of_range."""
 
-    @property
-    def valid(self) -> bool:
-        return self.invalid_reason is None
-
 
 @dataclass(frozen=True)
 class PairVerdict:

@@ -231,8 +231,6 @@ class LM(ABC):
             if cached is not None and cached.ok:
                 results[index] = cached
                 hits.append(index)
-            elif self.replays:  # a replay answers by id: equal requests are not the same question
-                pending[f"{index}"] = [index]
             else:
                 pending.setdefault(key, []).append(index)
         self.stats["cache_hits"] += len(hits)

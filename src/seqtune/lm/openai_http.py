@@ -225,9 +225,7 @@ class OpenAILM(LM):
 
         # the client's untyped post: its retries, timeouts and Retry-After handling without building typed request
         # and response objects, which doubles the client's cost per request (benchmarks/client_overhead.py)
-        answer = self.client.post(
-            f"/{self.endpoint.replace('chat', 'chat/completions')}", body=body, cast_to=object
-        )
+        answer = self.client.post(self.path, body=body, cast_to=object)
         try:
             choice = answer["choices"][0]
             text = choice["message"]["content"] if self.endpoint == "chat" else choice["text"]

@@ -110,7 +110,7 @@ def _write_table(table: Table, output: Path) -> str:
     return _table_section(table)
 
 
-def build_report(index: ResultIndex, config: ReportConfig, output: Path) -> str:
+def build_report(index: ResultIndex, config: ReportConfig, output: Path, judged: list[Path]) -> str:
     """Write every table and the figure into `output`; return the text of report.md."""
     sections = [
         "# seqtune report\n\n"
@@ -124,7 +124,7 @@ def build_report(index: ResultIndex, config: ReportConfig, output: Path) -> str:
     sections += [_write_table(build(index, config), output) for build in PAPER_TABLES]
     sections.append(_figure_section(index, config, output))
     sections += [_write_table(build(index, config), output) for build in EXTRA_TABLES]
-    seqeval = seqeval_table(index, config)
+    seqeval = seqeval_table(index, config, judged)
     if seqeval.rows or index.variants("seqeval"):  # a report without SeqEval runs gets no SeqEval section
         sections.append(_write_table(seqeval, output))
     everything = results_table(index, config)
@@ -139,11 +139,12 @@ def run_report(config: ReportConfig) -> Path:
     results = discover(config.runs, config.labels)
     index = ResultIndex(results, config.arm_order)
     output = Path(config.output) if config.output else Path(config.runs[0]) / "report"
-    report_text = build_report(index, config, output)
+    judged = judge_summaries(config.runs)  # one walk of the run folders, for the table and the manifest
+    report_text = build_report(index, config, output, judged)
     report_path = output / "report.md"
     _write_text(report_path, report_text)
     files = {r.summary_path for r in results} | {r.scores_file.path for r in results}
-    files |= set(judge_summaries(config.runs))
+    files |= set(judged)
     inputs = sorted(path for path in files if path.is_file())
     write_manifest(
         output,

@@ -79,8 +79,8 @@ def _quality(entry: dict | None) -> str | None:
     return None if value is None else f"{value:.2f}"
 
 
-def seqeval_table(index: ResultIndex, config: ReportConfig) -> Table:
-    paths = judge_summaries(config.runs)
+def seqeval_table(index: ResultIndex, config: ReportConfig, paths: list[Path]) -> Table:
+    """The table from the judge summaries `paths` (judge_summaries of the report's runs)."""
     singles: dict[str, dict] = {}
     wins: dict[tuple[str, str], dict] = {}
     notes: list[str] = []

@@ -160,9 +160,10 @@ class SeqInstruct:
         """Answers to the final instructions and, with `control`, to the original ones (one batch)."""
         finals = [self._request("respond", i.instruction, i.record, self.respond_decoding) for i in items]
         originals = [
-            self._request("respond", i.record.instruction, i.record, self.respond_decoding) for i in items
+            self._request("respond", i.record.instruction, i.record, self.respond_decoding)
+            for i in (items if control else [])
         ]
-        completions = self.lm.complete(finals + (originals if control else []), desc="respond")
+        completions = self.lm.complete(finals + originals, desc="respond")
         return completions[: len(items)], completions[len(items) :]
 
 

@@ -19,7 +19,6 @@ from seqtune.templates import fill
 if TYPE_CHECKING:
     from seqtune.seqinstruct.config import SeqInstructConfig
 
-NAMES = ("classify", "decompose", "prefix", "suffix", "respond")
 NO_INPUT = "(none)"
 """What {input} becomes in the classify and rewrite prompts for a record without input (respond: empty)."""
 

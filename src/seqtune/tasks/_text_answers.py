@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seqtune.metrics.answers import Extraction, extract_span
+from seqtune.metrics.answers import NO_ANSWER, Extraction, extract_span
 from seqtune.metrics.squad import answer_contained, best_over_golds, exact_match, token_f1
 from seqtune.metrics.tokenize import squad_normalize
 from seqtune.tasks.base import Metric
@@ -42,7 +42,7 @@ def extract_text_answer(lines: list[str]) -> Extraction:
     """The answer text; one with nothing left after SQuAD normalization (only punctuation or articles) is none."""
     extraction = extract_span(lines)
     if extraction.answer is not None and not squad_normalize(extraction.answer):
-        return Extraction(None, None, False, "no_answer")
+        return NO_ANSWER
     return extraction
 
 

@@ -19,6 +19,7 @@ see it.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,13 @@ from seqtune.data.vqa import (
     VQARecord,
     check_images,
     read_captions,
-    seeded_index,
     target_caption,
 )
 from seqtune.errors import ConfigError
-from seqtune.metrics.answers import Extraction, extract_span
+from seqtune.metrics.answers import NO_ANSWER, Extraction, extract_span
 from seqtune.metrics.rouge import rouge_l
 from seqtune.metrics.vqa import normalize_answer
+from seqtune.records import seeded_index
 from seqtune.sequential import Analysis
 from seqtune.tasks.base import Example, PromptSpec, Task
 
@@ -62,6 +63,7 @@ class VisionTask(Task):
     def __init__(self) -> None:
         super().__init__()
         self.captions: dict[int, list[str]] = {}
+        self.caption_ids: list[int] = []
         self.skipped: Counter[str] = Counter()
         """Questions left out because their image is missing or unreadable (with on_error=skip)."""
         self.image_root: str | None = None
@@ -72,6 +74,7 @@ class VisionTask(Task):
         """Examples from the records: captions read, images checked when an image root is given."""
         if options.get("captions"):
             self.captions = read_captions(options["captions"], options.get("caption_split"))
+            self.caption_ids = sorted(self.captions)
         self.image_root = options.get("image_root")
         if self.image_root:
             records, self.skipped = check_images(records, self.image_root, options.get("on_error", "fail"))
@@ -90,12 +93,17 @@ class VisionTask(Task):
 
     def negative_prefix(self, example: Example, step: str) -> str:
         """A caption of another image (not this example's), drawn by a seeded hash of the example id."""
-        others = sorted(key for key in self.captions if key != example.meta.get("image_id"))
-        if not others:
+        # a draw among the sorted ids without this image's own (sorted once, not per example)
+        ids, own = self.caption_ids, example.meta.get("image_id")
+        skip = own in self.captions
+        if len(ids) - skip < 1:
             raise ConfigError(
                 f"task '{self.name}': the -neg variants need task_options.captions with captions of other images"
             )
-        image_id = others[seeded_index(self.neg_seed, f"neg:{example.id}", len(others))]
+        index = seeded_index(self.neg_seed, f"neg:{example.id}", len(ids) - skip)
+        if skip and index >= bisect.bisect_left(ids, own):
+            index += 1
+        image_id = ids[index]
         return target_caption(self.captions[image_id], image_id, self.neg_seed)
 
     def prediction_fields(self, example: Example, spec: PromptSpec) -> dict[str, Any]:
@@ -112,12 +120,10 @@ class VisionTask(Task):
             return extraction
         answer = short_answer(extraction.answer)
         if not normalize_answer(answer):
-            return Extraction(None, None, False, "no_answer")  # only punctuation or articles
+            return NO_ANSWER  # only punctuation or articles
         return Extraction(answer, extraction.rule, True)
 
-    def extra_metrics(
-        self, analysis: Analysis, extraction: Extraction, prediction: dict, options: Any
-    ) -> dict:
+    def extra_metrics(self, analysis: Analysis, extraction: Extraction, prediction: dict) -> dict:
         """The caption step's ROUGE-L F: the best over the image's reference captions (None without them)."""
         references = (prediction.get("meta") or {}).get("captions") or []
         steps = prediction.get("steps") or []

@@ -7,7 +7,6 @@ fields a prediction record carries so that scoring needs neither data nor model)
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from seqtune.errors import ConfigError, RecordError, SeqtuneError
 from seqtune.metrics.answers import Extraction
-from seqtune.records import ErrorPolicy, iter_json_records, looks_like_path
+from seqtune.records import ErrorPolicy, iter_json_records, looks_like_path, seeded_index
 from seqtune.registry import Registry
 from seqtune.sequential import Analysis, InputView, analyse, answer_lines
 
@@ -144,8 +143,7 @@ class Task(ABC):
         others = [candidate for candidate in self.examples if candidate.id != example.id]
         if not others:
             raise ConfigError(f"task '{self.name}': a -neg variant needs at least two loaded examples")
-        digest = hashlib.sha256(f"{self.neg_seed}:{example.id}".encode()).digest()
-        return others[int.from_bytes(digest[:8], "big") % len(others)]
+        return others[seeded_index(self.neg_seed, example.id, len(others))]
 
     def prediction_fields(self, example: Example, spec: PromptSpec) -> dict[str, Any]:
         """What a prediction record must carry, besides the response, for `score` (no data, no model)."""
@@ -194,9 +192,7 @@ class Task(ABC):
     def answer_metrics(self, answer: str | None, prediction: dict) -> dict[str, Any]:
         """Per-example answer fields; must contain "correct" (False for answer None)."""
 
-    def extra_metrics(
-        self, analysis: Analysis, extraction: Extraction, prediction: dict, options: Any
-    ) -> dict:
+    def extra_metrics(self, analysis: Analysis, extraction: Extraction, prediction: dict) -> dict:
         """Task-specific per-example fields beyond the answer's (the probe's R / A / R+A)."""
         return {}
 
@@ -250,7 +246,7 @@ class Task(ABC):
             ],
             "input_length": len(source),
         }
-        record.update(self.extra_metrics(analysis, extraction, prediction, options))
+        record.update(self.extra_metrics(analysis, extraction, prediction))
         return record
 
 

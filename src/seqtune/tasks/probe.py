@@ -9,8 +9,6 @@ per-step ROUGE-L / BERTScore of the repetition against the input.
 
 from __future__ import annotations
 
-from typing import Any
-
 import regex
 
 from seqtune.metrics.answers import Extraction
@@ -77,9 +75,7 @@ class Probe(CommonsenseQA):
             template_split="seen",
         )
 
-    def extra_metrics(
-        self, analysis: Analysis, extraction: Extraction, prediction: dict, options: Any
-    ) -> dict:
+    def extra_metrics(self, analysis: Analysis, extraction: Extraction, prediction: dict) -> dict:
         response = (prediction.get("response_prefix") or "") + (prediction.get("response") or "")
         repeated = repeats_question(response, question_stem(prediction.get("question") or ""))
         answered = extraction.answer is not None and extraction.answer in choices_of(prediction)

@@ -14,6 +14,9 @@ from typing import Literal
 from seqtune.errors import ConfigError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+TINY_FAMILIES = {"tiny": "causal_lm", "tiny-instructblip": "instructblip"}
+"""Models built by training rather than loaded (a small random model, its tokenizer trained on the data), and their
+family."""
 
 
 @dataclass
@@ -165,8 +168,8 @@ class TrainConfig:
         folder, the finetune setting for a hub id (`qformer` is InstructBLIP's)."""
         if self.model_family != "auto":
             return self.model_family
-        if self.model in ("tiny", "tiny-instructblip"):
-            return "instructblip" if self.model == "tiny-instructblip" else "causal_lm"
+        if self.model in TINY_FAMILIES:
+            return TINY_FAMILIES[self.model]
         config = Path(self.model) / "config.json"
         if config.is_file():
             try:
@@ -179,7 +182,7 @@ class TrainConfig:
     def check_paths(self) -> None:
         """Checks of files on disk, run when training starts (a pipeline builds this config before its data
         exists) and still before any model is loaded."""
-        built = self.model in ("tiny", "tiny-instructblip")
+        built = self.model in TINY_FAMILIES
         if not built and not Path(self.model).exists() and self.model.count("/") > 1:
             raise ConfigError(f"model: '{self.model}' is neither a local folder nor a hub id (owner/name)")
         if not built and Path(self.model).exists():

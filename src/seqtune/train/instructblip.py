@@ -52,13 +52,19 @@ def base_model(config: TrainConfig, folder: Path, state) -> str:
     """The model path or hub id; for `tiny-instructblip`, one built (once, by the main process) in `folder`."""
     if config.model != TINY:
         return config.model
-    from seqtune.tiny_model import build_tiny_instructblip, built_with
+    from seqtune.tiny_model import built_with
 
-    spec = tiny_spec(config)
     with state.main_process_first():
-        if state.is_main_process and not built_with(folder, spec):
-            build_tiny_instructblip(folder, causal_lm.texts_for_tokenizer(config), spec)
+        if state.is_main_process and not built_with(folder, tiny_spec(config)):
+            build_tiny_base(config, folder)
     return str(folder.resolve())
+
+
+def build_tiny_base(config: TrainConfig, folder: Path) -> Path:
+    """The tiny InstructBLIP of `config` (tiny_* fields), its tokenizer trained on the texts of `config.data`."""
+    from seqtune.tiny_model import build_tiny_instructblip
+
+    return build_tiny_instructblip(folder, causal_lm.texts_for_tokenizer(config), tiny_spec(config))
 
 
 def tiny_spec(config: TrainConfig):
