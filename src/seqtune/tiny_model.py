@@ -8,15 +8,11 @@ models have random weights (seeded); training on the demo data is what gives the
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from seqtune.layout import remove_staging_folders
-from seqtune.train.outputs import set_usual_modes
+from seqtune.train.outputs import staged_folder
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>"]
 SPEC_FILE = "tiny_spec.json"
@@ -99,20 +95,10 @@ def _save_atomically(folder: str | Path, spec, model, processing_class) -> Path:
     """Save the model, its tokenizer or processor and `spec` into a staging folder beside `folder` and rename it,
     so an interrupted build never leaves a half-written model behind."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_staging_folders(folder)  # of a build that was killed
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         processing_class.save_pretrained(staging)
         (staging / SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True), encoding="utf-8")
-        set_usual_modes(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

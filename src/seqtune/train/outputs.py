@@ -5,12 +5,14 @@ Light (no torch): the cleanup runs after failures that may come before torch is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from seqtune.layout import LOCK
+from seqtune.layout import LOCK, remove_staging_folders
 from seqtune.records import usual_mode
 
 CHECKPOINT_PREFIX = "checkpoint-"  # transformers' PREFIX_CHECKPOINT_DIR, spelled here to stay torch-free
@@ -25,6 +27,24 @@ def set_usual_modes(folder: Path) -> None:
             os.chmod(os.path.join(root, name), usual_mode(directory=True))
         for name in files:
             os.chmod(os.path.join(root, name), usual_mode(directory=False))
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A staging folder beside `target` to write it in: renamed to `target` (replacing an earlier one) when the
+    block ends, removed when it fails, so an interrupted save never leaves half a model behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_staging_folders(target)  # of a save that was killed
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        set_usual_modes(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def holds_checkpoint(checkpoints: Path) -> bool:

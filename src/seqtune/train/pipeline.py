@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import yaml
 
 from seqtune.config import to_dict
 from seqtune.errors import ConfigError
-from seqtune.layout import locked, remove_staging_folders
+from seqtune.layout import locked
 from seqtune.manifest import write_manifest
 from seqtune.prompts import PromptTemplate, get_template
 from seqtune.records import ErrorPolicy, atomic_write, write_json
@@ -32,7 +30,7 @@ from seqtune.train.causal_lm import build_tiny_base
 from seqtune.train.config import TrainConfig
 from seqtune.train.data import TokenizedSplit, split_dev
 from seqtune.train.model_card import write_model_card
-from seqtune.train.outputs import remove_leftovers, set_usual_modes
+from seqtune.train.outputs import remove_leftovers, staged_folder
 from seqtune.train.presets import (
     accumulation_steps,
     length_grouping,
@@ -257,20 +255,10 @@ def _write_outputs(run: TrainingRun, out: Path, started: float) -> None:
     """model/ (built in a staging folder and renamed, so a failure never leaves half a model), config.yaml,
     log_history.json and manifest.json."""
     summary = _summary(run)
-    model_dir = out / MODEL
-    remove_staging_folders(model_dir)  # of a run killed while it saved
-    staging = Path(tempfile.mkdtemp(prefix=f".{MODEL}.", dir=out))
-    try:
+    with staged_folder(out / MODEL) as staging:  # replaces an earlier run's model in this output_dir
         run.family.save_model(run.trainer, run.processing, staging, run.base_model)
         run.template.save(staging)
         write_model_card(staging, base_model=run.base_model, template=run.template, summary=summary)
-        set_usual_modes(staging)
-        if model_dir.exists():  # an earlier run's model in this output_dir
-            shutil.rmtree(model_dir)
-        os.replace(staging, model_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     with atomic_write(out / "config.yaml") as handle:
         yaml.safe_dump(to_dict(run.config), handle, sort_keys=False, allow_unicode=True)
     write_json(out / "log_history.json", run.trainer.state.log_history)
