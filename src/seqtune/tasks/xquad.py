@@ -77,7 +77,9 @@ class XQuAD(Task):
         english = self._questions(source, "en", required=False)
         examples: list[Example] = []
         for lang in languages:
-            for qid, (context, question, answers) in self._questions(source, lang, required=True).items():
+            # English is read once: it is also the reference of every other language
+            questions = english if lang == "en" and english else self._questions(source, lang, required=True)
+            for qid, (context, question, answers) in questions.items():
                 meta: dict[str, Any] = {"language_split": language_split(lang)}
                 if qid in english and lang != "en":
                     meta["english"] = format_input(*english[qid][:2])
