@@ -250,9 +250,8 @@ def locked(folder: Path, holder: str) -> Iterator[None]:
         handle.flush()
         yield
     finally:
-        path.unlink(
-            missing_ok=True
-        )  # still locked: whoever opened it meanwhile sees it is gone and opens anew
+        # still locked here: whoever opened the file meanwhile sees that it is gone and opens anew
+        path.unlink(missing_ok=True)
         handle.close()
 
 
